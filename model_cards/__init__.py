@@ -1,0 +1,1 @@
+"""babelclip model cards."""

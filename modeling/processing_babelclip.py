@@ -1,0 +1,104 @@
+"""The babelclip processor: a tokenizer (any AutoTokenizer) and a PIL image processor (e.g. `CLIPImageProcessorPil`)
+that turn texts, images and videos (lists of frames) into the student's inputs. No torchvision is involved."""
+
+from collections.abc import Sequence
+
+import torch
+from transformers import ProcessorMixin
+from transformers.feature_extraction_utils import BatchFeature
+
+__all__ = ["BabelClipProcessor"]
+
+
+class BabelClipProcessor(ProcessorMixin):
+    r"""
+    Tokenizer + image processor of a babelclip checkpoint.
+
+    Args:
+        image_processor (`BaseImageProcessor`):
+            A PIL image processor, e.g. `CLIPImageProcessorPil(size={"shortest_edge": 224}, crop_size=224)`.
+        tokenizer (`PreTrainedTokenizerBase`):
+            The text tower's tokenizer.
+
+    Example:
+
+    ```python
+    >>> from transformers import AutoProcessor
+
+    >>> processor = AutoProcessor.from_pretrained("path/to/babelclip-checkpoint", trust_remote_code=True)
+    >>> batch = processor(text=["a dog", "ein Hund"], images=[image_1, image_2])
+    >>> sorted(batch.keys())
+    ['attention_mask', 'input_ids', 'pixel_values', 'token_type_ids']
+    ```"""
+
+    def __init__(self, image_processor=None, tokenizer=None, **kwargs):
+        super().__init__(image_processor, tokenizer)
+
+    def __call__(
+        self,
+        text: str | list[str] | None = None,
+        images=None,
+        videos: Sequence[Sequence] | None = None,
+        return_tensors: str | None = "pt",
+        padding: bool | str = True,
+        truncation: bool = True,
+        max_length: int | None = None,
+    ) -> BatchFeature:
+        r"""
+        Prepare texts, images and / or videos.
+
+        Args:
+            text (`str` or `list[str]`, *optional*):
+                Sentences to tokenize.
+            images (`PIL.Image.Image` or `list[PIL.Image.Image]`, *optional*):
+                Images, resized and normalised by the image processor.
+            videos (`list[list[PIL.Image.Image]]`, *optional*):
+                One list of frames per video; videos may have different lengths.
+            return_tensors (`str`, *optional*, defaults to `"pt"`):
+                Tensor type of the outputs; videos need `"pt"`.
+            padding (`bool` or `str`, *optional*, defaults to `True`):
+                Tokenizer padding.
+            truncation (`bool`, *optional*, defaults to `True`):
+                Tokenizer truncation.
+            max_length (`int`, *optional*):
+                Tokenizer maximum length.
+
+        Returns:
+            [`BatchFeature`]: `input_ids`, `attention_mask` (and `token_type_ids` if the tokenizer makes them) for text;
+            `pixel_values` `(B, C, H, W)` for images; `frames` `(B, T_max, C, H, W)` and `frame_mask` `(B, T_max)`
+            (True for real frames) for videos.
+        """
+        if text is None and images is None and videos is None:
+            raise ValueError("Nothing to process: pass `text`, `images` and / or `videos`.")
+        data = {}
+        if text is not None:
+            data.update(
+                self.tokenizer(
+                    text, padding=padding, truncation=truncation, max_length=max_length, return_tensors=return_tensors
+                )
+            )
+        if images is not None:
+            data["pixel_values"] = self.image_processor(images, return_tensors=return_tensors)["pixel_values"]
+        if videos is not None:
+            if return_tensors != "pt":
+                raise ValueError(
+                    f"Videos are returned as torch tensors: use `return_tensors='pt'`, not {return_tensors!r}."
+                )
+            data["frames"], data["frame_mask"] = self._process_videos(videos)
+        return BatchFeature(data, tensor_type=return_tensors)
+
+    def _process_videos(self, videos: Sequence[Sequence]) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(videos, (str, bytes)) or not all(isinstance(video, (list, tuple)) for video in videos):
+            raise ValueError("`videos` must be a list of videos, each a list of PIL frames.")
+        lengths = [len(video) for video in videos]
+        if not lengths or min(lengths) == 0:
+            raise ValueError(f"Every video needs at least one frame; got frame counts {lengths}.")
+        # One image-processor call for all frames, then split and pad to the longest video.
+        pixels = self.image_processor([frame for video in videos for frame in video], return_tensors="pt")
+        per_video = torch.split(pixels["pixel_values"], lengths)
+        frames = per_video[0].new_zeros(len(videos), max(lengths), *per_video[0].shape[1:])
+        frame_mask = torch.zeros(len(videos), max(lengths), dtype=torch.bool)
+        for index, video in enumerate(per_video):
+            frames[index, : len(video)] = video
+            frame_mask[index, : len(video)] = True
+        return frames, frame_mask

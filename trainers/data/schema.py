@@ -1,0 +1,238 @@
+"""The three dataset schemas of babelclip and their validation.
+
+- image-text pairs: `image` (Image), `caption`, `language` (ISO 639 code), `image_id` (same id = same image), and the
+  optional `source_caption` (the English caption this one translates; for English rows, itself; `None` where a
+  caption is not a translation);
+- video-text pairs: the same with `frames` (a sequence of Images) in place of `image`;
+- bitext: `source`, `target`, `language` (the target's).
+
+`validate_dataset` works on whole Arrow columns (null / blank strings with `pyarrow.compute`, language codes checked
+once per distinct value), so it costs well under a second on 100k rows and never decodes an image. Readability of
+the image files themselves is checked separately, by `drop_unreadable_images` (see `images.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset, DatasetDict, Features, Image, IterableDataset, Sequence, Value
+
+from .languages import language_problem
+
+SchemaName = Literal["image_text", "video_text", "bitext"]
+
+IMAGE_TEXT_FEATURES = Features(
+    {
+        "image": Image(),
+        "caption": Value("string"),
+        "language": Value("string"),
+        "image_id": Value("string"),
+        "source_caption": Value("string"),
+    }
+)
+VIDEO_TEXT_FEATURES = Features(
+    {
+        "frames": Sequence(Image()),
+        "caption": Value("string"),
+        "language": Value("string"),
+        "image_id": Value("string"),
+        "source_caption": Value("string"),
+    }
+)
+BITEXT_FEATURES = Features({"source": Value("string"), "target": Value("string"), "language": Value("string")})
+
+SCHEMAS: dict[str, Features] = {
+    "image_text": IMAGE_TEXT_FEATURES,
+    "video_text": VIDEO_TEXT_FEATURES,
+    "bitext": BITEXT_FEATURES,
+}
+OPTIONAL_COLUMNS: frozenset[str] = frozenset({"source_caption"})
+# Text columns that may hold neither null nor blank values (`source_caption` may be null, see module docstring).
+_NON_EMPTY_TEXT = {
+    "image_text": ("caption", "language", "image_id"),
+    "video_text": ("caption", "language", "image_id"),
+    "bitext": ("source", "target", "language"),
+}
+_MEDIA_COLUMN = {"image_text": "image", "video_text": "frames"}
+_MAX_ROWS_SHOWN = 5
+
+
+def required_columns(schema: SchemaName) -> list[str]:
+    """
+    Columns a dataset of `schema` must have (the optional `source_caption` excluded).
+
+    Args:
+        schema (`str`): one of `"image_text"`, `"video_text"`, `"bitext"`.
+    """
+    return [name for name in _features(schema) if name not in OPTIONAL_COLUMNS]
+
+
+def detect_schema(dataset: Dataset | IterableDataset) -> SchemaName:
+    """
+    Tell which schema a dataset follows from its column names.
+
+    Args:
+        dataset (`datasets.Dataset` or `datasets.IterableDataset`):
+            One split. For a `DatasetDict`, call it per split: splits may differ (e.g. a `"bitext"` split).
+
+    Returns:
+        `str`: `"video_text"` if there is a `frames` column, `"image_text"` if there is an `image` column, `"bitext"` if
+        there is a `source` or `target` column.
+
+    Raises:
+        `ValueError`: when no schema fits, naming the columns found and what each schema needs.
+    """
+    if isinstance(dataset, DatasetDict):
+        raise ValueError(
+            "detect_schema takes one split, got a DatasetDict; call it per split: "
+            "{name: detect_schema(split) for name, split in dataset_dict.items()}"
+        )
+    columns = set(dataset.column_names or [])
+    if "frames" in columns:
+        return "video_text"
+    if "image" in columns:
+        return "image_text"
+    if {"source", "target"} & columns:
+        return "bitext"
+    raise ValueError(
+        f"cannot tell the schema of a dataset with columns {sorted(columns)}: image-text data needs an 'image' "
+        f"column, video-text data a 'frames' column, bitext 'source' and 'target' columns. Rename yours with "
+        f"dataset.rename_column('img', 'image') (or 'text' -> 'caption', etc.)"
+    )
+
+
+def validate_dataset(
+    dataset: Dataset | DatasetDict | IterableDataset, schema: SchemaName | None = None
+) -> Dataset | DatasetDict | IterableDataset:
+    """
+    Check that a dataset follows a babelclip schema, and return it unchanged.
+
+    Checks, in order: missing columns, column types, null or blank text (captions, ids, languages, bitext sides),
+    missing images / empty frame lists, unknown language codes. Column and type checks only for an
+    `IterableDataset` (its rows cannot be read without iterating it).
+
+    Args:
+        dataset (`datasets.Dataset`, `datasets.DatasetDict` or `datasets.IterableDataset`):
+            The data. A `DatasetDict` is checked split by split, each with its own detected schema unless `schema`
+            is given.
+        schema (`str`, *optional*, defaults to `None`):
+            `"image_text"`, `"video_text"` or `"bitext"`; detected from the columns when `None`.
+
+    Returns:
+        The same object, so that `dataset = validate_dataset(load_xxx(...))` reads naturally.
+
+    Raises:
+        `ValueError`: naming the split, column and row(s) at fault and the fix.
+
+    Example:
+    ```python
+    >>> from datasets import Dataset
+    >>> validate_dataset(Dataset.from_dict({"source": ["a dog"], "target": ["ein Hund"], "language": ["de"]}))
+    Dataset({
+        features: ['source', 'target', 'language'],
+        num_rows: 1
+    })
+    ```
+    """
+    if isinstance(dataset, DatasetDict):
+        for split_name, split in dataset.items():
+            _validate_split(split, schema, where=f"split {split_name!r}: ")
+        return dataset
+    _validate_split(dataset, schema, where="")
+    return dataset
+
+
+def _features(schema: str) -> Features:
+    if schema not in SCHEMAS:
+        raise ValueError(f"unknown schema {schema!r}; use one of {sorted(SCHEMAS)}")
+    return SCHEMAS[schema]
+
+
+def _validate_split(dataset: Dataset | IterableDataset, schema: str | None, where: str) -> None:
+    schema = schema or detect_schema(dataset)
+    expected = _features(schema)
+    columns = dataset.column_names or []
+    missing = [name for name in required_columns(schema) if name not in columns]
+    if missing:
+        raise ValueError(
+            f"{where}a {schema} dataset needs the column(s) {missing}, found {columns}. Add them, or rename "
+            f"existing ones with dataset.rename_column(old, new)"
+        )
+    features = dataset.features
+    if features is not None:
+        for name, feature in expected.items():
+            if name in features and not _same_type(features[name], feature):
+                raise ValueError(
+                    f"{where}column {name!r} has type {features[name]}, expected {feature}. Convert it with "
+                    f"dataset.cast_column({name!r}, {feature!r})"
+                )
+    if isinstance(dataset, IterableDataset):
+        return
+    for name in _NON_EMPTY_TEXT[schema]:
+        _check_non_empty_text(_in_row_order(dataset, dataset.data.column(name)), name, where)
+    if schema in _MEDIA_COLUMN:
+        _check_media(dataset, _MEDIA_COLUMN[schema], where)
+    _check_languages(_in_row_order(dataset, dataset.data.column("language")), where)
+
+
+def _in_row_order(dataset: Dataset, values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Values computed on a stored column, in the order of the dataset's rows (after any select / shuffle)."""
+    # Working on the stored column and taking only the small result avoids gathering whole rows (with every image's
+    # bytes) through the mapping, which costs seconds on 100k shuffled rows.
+    indices = getattr(dataset, "_indices", None)  # the select/shuffle mapping; None when rows are stored in order
+    return values if indices is None else values.take(indices.column(0))
+
+
+def _same_type(found: object, expected: object) -> bool:
+    if isinstance(expected, Value):
+        return isinstance(found, Value) and found.dtype in ("string", "large_string")
+    if isinstance(expected, Image):
+        return isinstance(found, Image)
+    # A sequence of images: datasets 4+ spells it List / LargeList, older versions Sequence; all expose `.feature`.
+    return isinstance(getattr(found, "feature", None), Image)
+
+
+def _rows(mask: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.flatnonzero(pc.fill_null(mask, True).to_numpy(zero_copy_only=False))
+
+
+def _shown(rows: np.ndarray) -> str:
+    head = ", ".join(str(int(r)) for r in rows[:_MAX_ROWS_SHOWN])
+    more = ", ..." if len(rows) > _MAX_ROWS_SHOWN else ""
+    return f"row {head}" if len(rows) == 1 else f"{len(rows)} rows ({head}{more})"
+
+
+def _check_non_empty_text(column: pa.ChunkedArray, name: str, where: str) -> None:
+    blank = _rows(pc.equal(pc.utf8_trim_whitespace(column), ""))
+    if len(blank):
+        raise ValueError(
+            f"{where}column {name!r} is empty or missing in {_shown(blank)}. Fill it in, or drop those rows with "
+            f"dataset.filter(lambda row: bool(row[{name!r}] and row[{name!r}].strip()))"
+        )
+
+
+def _check_media(dataset: Dataset, name: str, where: str) -> None:
+    column = dataset.data.column(name)
+    missing = column.is_null()
+    if name == "frames":
+        missing = pc.or_(missing, pc.equal(pc.list_value_length(column), 0))
+    rows = _rows(_in_row_order(dataset, missing))
+    if len(rows):
+        raise ValueError(
+            f"{where}column {name!r} has no {'frames' if name == 'frames' else 'image'} in {_shown(rows)}. "
+            f"Drop those rows with dataset.filter(lambda row: bool(row[{name!r}]))"
+        )
+
+
+def _check_languages(column: pa.ChunkedArray, where: str) -> None:
+    for value in pc.unique(column).to_pylist():
+        problem = language_problem(value)
+        if problem is not None:
+            rows = _rows(pc.equal(column, value))
+            raise ValueError(
+                f"{where}column 'language' in {_shown(rows)}: {problem}. Fix the code at the source, or map it with "
+                f"dataset.map(lambda row: {{'language': 'xx' if row['language'] == {value!r} else row['language']}})"
+            )
