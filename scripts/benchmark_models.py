@@ -16,13 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from transformers import BertConfig, CLIPVisionConfig
+
 from babelclip.modeling import (
     CrossLingualTeacherConfig,
     CrossLingualTeacherModel,
     CrossModalStudentConfig,
     CrossModalStudentModel,
 )
-from transformers import BertConfig, CLIPVisionConfig
 
 TINY_VISION = dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                    num_attention_heads=2)  # fmt: skip

@@ -53,6 +53,7 @@ def _loss_function(method: str, epsilon: float, max_iter: int, tol: float):
     import ot
     import torch
     import torch.nn.functional as F
+
     from babelclip.trainers.losses import token_ot_distances
 
     if method.startswith("batched-"):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER_OF = {"babelclip.modeling": "modeling", "babelclip.trainers": "trainers", "babelclip.model_cards": "model_cards"}

@@ -1,4 +1,4 @@
-"""babelclip training: losses, `DistillationArguments`, `DistillationTrainer`, collators, data and retrieval evaluation."""
+"""babelclip training: losses, DistillationArguments, DistillationTrainer, collators, data and evaluation."""
 
 from .arguments import DEFAULT_LOSS_WEIGHTS, DistillationArguments
 from .collators import DistillationCollator

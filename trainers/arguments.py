@@ -95,7 +95,9 @@ class DistillationArguments(TrainingArguments):
     text_teacher_path: str | None = field(default=None, metadata={"help": "Sentence encoder checkpoint (CUSA)."})
     source_teacher_path: str | None = field(
         default=None,
-        metadata={"help": "Frozen source-language encoder for embedding_mse / OT; default: a frozen copy of the model."},
+        metadata={
+            "help": "Frozen source-language encoder for embedding_mse / OT; default: a frozen copy of the model."
+        },
     )
     max_text_length: int = field(default=64, metadata={"help": "Tokenizer truncation length."})
     eval_reference_language: str = field(default="en", metadata={"help": "Language the recall gaps refer to."})

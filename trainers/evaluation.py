@@ -112,7 +112,9 @@ def encode_retrieval_dataset(
 
         def encode_gallery(rows: dict) -> torch.Tensor:
             videos = processor(videos=[[frame.convert("RGB") for frame in frames] for frames in rows["frames"]])
-            return model.get_video_features(frames=videos["frames"].to(device), frame_mask=videos["frame_mask"].to(device))
+            return model.get_video_features(
+                frames=videos["frames"].to(device), frame_mask=videos["frame_mask"].to(device)
+            )
 
     else:  # pragma: no cover - detect_schema raises first
         raise ValueError(f"Unsupported schema {schema!r}.")

@@ -35,7 +35,9 @@ def image_teacher_features(image_teacher: nn.Module, pixel_values: torch.Tensor)
     return outputs.last_hidden_state.mean(dim=1)
 
 
-def text_teacher_features(text_teacher: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+def text_teacher_features(
+    text_teacher: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
     """Sentence embeddings of a SentenceBERT-style encoder (mean pooling, as all-MiniLM-L6-v2 was trained)."""
     outputs = text_teacher(input_ids=input_ids, attention_mask=attention_mask)
     return masked_mean_pool(outputs.last_hidden_state, attention_mask)

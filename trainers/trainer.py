@@ -28,9 +28,9 @@ from .arguments import DistillationArguments
 from .collators import DistillationCollator
 from .evaluation import evaluate_retrieval
 from .losses import LossInputs, build_loss
+from .losses.functional import cosine_similarity_matrix
 from .retrieval import flatten_retrieval_metrics
 from .teachers import Teachers, image_teacher_features, load_teachers, text_teacher_features
-from .losses.functional import cosine_similarity_matrix
 
 LOSS_STATE_NAME = "loss_state.safetensors"
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "pixel_values", "frames", "frame_mask")
@@ -69,7 +69,9 @@ class LossComposer(nn.Module):
 
     def __init__(self, args: DistillationArguments) -> None:
         super().__init__()
-        self.losses = nn.ModuleDict({name: build_loss(name, **loss_settings_from_arguments(name, args)) for name in args.losses})
+        self.losses = nn.ModuleDict(
+            {name: build_loss(name, **loss_settings_from_arguments(name, args)) for name in args.losses}
+        )
         self.weights = args.weighted_losses
 
     @property
@@ -159,6 +161,8 @@ class DistillationTrainer(Trainer):
         self.add_callback(_ZeroLossGradients(self.loss_composer))
         self._term_sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.args.device))
         self._term_steps = 0
+        # Nested per-language recall of the latest `evaluate()`, by metric prefix; model cards read it.
+        self.retrieval_results: dict[str, dict] = {}
 
     # ---- setup ---------------------------------------------------------------------------------------------------
 
@@ -332,7 +336,18 @@ class DistillationTrainer(Trainer):
             accelerator=self.accelerator,
             show_progress=not self.args.disable_tqdm,
         )
+        self.retrieval_results[metric_key_prefix] = nested
         metrics = {f"{metric_key_prefix}_{key}": value for key, value in flatten_retrieval_metrics(nested).items()}
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+    # ---- release: the card says which losses trained the model and how it scores per language ------------------
+
+    def create_model_card(self, **kwargs) -> None:
+        """Writes README.md in `output_dir` with babelclip's card (losses with citations, hyperparameters that differ
+        from the defaults, per-language results as `model-index`); `push_to_hub()` uploads it with the weights."""
+        from ..model_cards import write_trainer_model_card
+
+        if self.is_world_process_zero():
+            write_trainer_model_card(self, **kwargs)

@@ -1,12 +1,12 @@
 import pytest
 import torch
+
 from babelclip.modeling import (
     CrossLingualTeacherConfig,
     CrossLingualTeacherModel,
     CrossModalStudentConfig,
     CrossModalStudentModel,
 )
-
 from tests.modeling.tiny import PROJECTION_DIM, tiny_bert_config, tiny_vision_config, tiny_xlmr_config
 
 TEXT_CONFIGS = {"bert": tiny_bert_config, "xlmr": tiny_xlmr_config}

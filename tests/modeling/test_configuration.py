@@ -1,7 +1,7 @@
 import pytest
-from babelclip.modeling import CrossLingualTeacherConfig, CrossModalStudentConfig
 from transformers import AutoConfig, BertConfig, CLIPConfig, CLIPVisionConfig, T5Config, XLMRobertaConfig
 
+from babelclip.modeling import CrossLingualTeacherConfig, CrossModalStudentConfig
 from tests.modeling.tiny import tiny_vision_config, tiny_xlmr_config
 
 

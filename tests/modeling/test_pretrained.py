@@ -1,8 +1,8 @@
 import pytest
 import torch
-from babelclip.modeling import CrossLingualTeacherModel, CrossModalStudentModel
 from transformers import AutoModel, AutoTokenizer, BertModel, CLIPConfig, CLIPModel, CLIPVisionModel
 
+from babelclip.modeling import CrossLingualTeacherModel, CrossModalStudentModel
 from tests.modeling.tiny import tiny_bert_config, tiny_vision_config, tiny_xlmr_config
 
 SENTENCES = ["A man is eating food.", "A dog runs on the beach, far away from the red car."]

@@ -1,7 +1,7 @@
 import pytest
 import torch
-from babelclip.modeling import BabelClipProcessor
 
+from babelclip.modeling import BabelClipProcessor
 from tests.modeling.conftest import make_student
 from tests.modeling.tiny import IMAGE_SIZE, random_images, tiny_image_processor, train_tokenizer
 

@@ -6,8 +6,8 @@ import sys
 import textwrap
 
 import torch
-from babelclip.modeling import BabelClipProcessor
 
+from babelclip.modeling import BabelClipProcessor
 from tests.modeling import remote_embed
 from tests.modeling.conftest import make_student, make_teacher
 from tests.modeling.remote_embed import embed_everything

@@ -2,9 +2,9 @@ import json
 
 import pytest
 import torch
-from babelclip.modeling import BabelClipProcessor, CrossLingualTeacherModel, CrossModalStudentModel
 from transformers import AutoModel, AutoProcessor
 
+from babelclip.modeling import BabelClipProcessor, CrossLingualTeacherModel, CrossModalStudentModel
 from tests.modeling.conftest import make_student, make_teacher
 from tests.modeling.tiny import random_images, random_token_batch, tiny_image_processor, train_tokenizer
 

@@ -3,8 +3,8 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
-from babelclip.modeling import CrossModalStudentConfig, CrossModalStudentModel
 
+from babelclip.modeling import CrossModalStudentConfig, CrossModalStudentModel
 from tests.modeling.conftest import make_student
 from tests.modeling.tiny import IMAGE_SIZE, PROJECTION_DIM, random_token_batch, tiny_bert_config, tiny_vision_config
 

@@ -3,8 +3,9 @@
 import numpy as np
 import torch
 from PIL import Image
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import BertConfig, CLIPImageProcessorPil, CLIPVisionConfig, PreTrainedTokenizerFast, XLMRobertaConfig
+
+from babelclip.trainers.tokenization import train_wordpiece_tokenizer
 
 IMAGE_SIZE = 32
 PROJECTION_DIM = 16
@@ -58,27 +59,7 @@ def tiny_xlmr_config(vocab_size: int = 200) -> XLMRobertaConfig:
 
 def train_tokenizer(vocab_size: int = 200, sentences: list[str] | None = None) -> PreTrainedTokenizerFast:
     """A WordPiece tokenizer trained on `sentences` (default: a few multilingual ones); pad id 0, [CLS] x [SEP]."""
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    tokenizer.train_from_iterator(sentences or SENTENCES, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=48,
-    )
+    return train_wordpiece_tokenizer(sentences or SENTENCES, vocab_size=vocab_size, model_max_length=48)
 
 
 def tiny_image_processor() -> CLIPImageProcessorPil:

@@ -3,8 +3,8 @@
 import evaluate
 import pytest
 import torch
-from babelclip.trainers.retrieval import flatten_recall, recall_at_k, recall_metric_path
 
+from babelclip.trainers.retrieval import flatten_recall, recall_at_k, recall_metric_path
 from tests.trainers.test_retrieval import brute_force_recall
 
 

@@ -5,9 +5,10 @@ import math
 
 import pytest
 import torch
+from PIL import Image
+
 from babelclip.trainers.reports import compare_reports, retrieval_markdown, write_retrieval_report
 from babelclip.trainers.retrieval import multilingual_retrieval_metrics
-from PIL import Image
 
 
 def entry(t2i_r1, i2t_r1, step=10.0):

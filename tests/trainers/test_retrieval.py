@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from babelclip.trainers.retrieval import (
     flatten_recall,
     flatten_retrieval_metrics,

@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
-from babelclip.trainers import DistillationArguments, DistillationTrainer
-from babelclip.trainers.losses import available_losses
 from transformers import TrainerCallback
 
+from babelclip.trainers import DistillationArguments, DistillationTrainer
+from babelclip.trainers.losses import available_losses
 from tests.trainers.tiny_run import (
     save_teachers,
     snapshot,
@@ -112,7 +112,9 @@ def test_gradient_accumulation_matches_one_large_batch(tmp_path):
     for batch_size, accumulation in ((4, 1), (2, 2)):
         student = tiny_student()
         args = make_args(
-            tmp_path / f"{batch_size}", per_device_train_batch_size=batch_size, gradient_accumulation_steps=accumulation,
+            tmp_path / f"{batch_size}",
+            per_device_train_batch_size=batch_size,
+            gradient_accumulation_steps=accumulation,
             **common,
         )
         data = tiny_dataset()["train"].select(range(4))
@@ -189,7 +191,9 @@ def test_resume_from_checkpoint_gives_the_uninterrupted_result(tmp_path, teacher
 
     straight = tiny_student()
     trainer = DistillationTrainer(
-        model=straight, args=make_args(tmp_path / "straight", **common), train_dataset=data,
+        model=straight,
+        args=make_args(tmp_path / "straight", **common),
+        train_dataset=data,
         processing_class=tiny_processor(),
     )
     trainer.train()
@@ -197,14 +201,19 @@ def test_resume_from_checkpoint_gives_the_uninterrupted_result(tmp_path, teacher
 
     interrupted_dir = tmp_path / "interrupted"
     first = DistillationTrainer(
-        model=tiny_student(), args=make_args(interrupted_dir, **common), train_dataset=data,
-        processing_class=tiny_processor(), callbacks=[_StopAt(2)],
+        model=tiny_student(),
+        args=make_args(interrupted_dir, **common),
+        train_dataset=data,
+        processing_class=tiny_processor(),
+        callbacks=[_StopAt(2)],
     )
     first.train()
     assert first.state.global_step == 2
     resumed_model = tiny_student(seed=123)  # different start: everything must come from the checkpoint
     resumed = DistillationTrainer(
-        model=resumed_model, args=make_args(interrupted_dir, **common), train_dataset=data,
+        model=resumed_model,
+        args=make_args(interrupted_dir, **common),
+        train_dataset=data,
         processing_class=tiny_processor(),
     )
     resumed.train(resume_from_checkpoint=str(interrupted_dir / "checkpoint-2"))

@@ -6,6 +6,8 @@ import functools
 from pathlib import Path
 
 import torch
+from transformers import BertModel, CLIPVisionModel
+
 from babelclip.modeling import (
     BabelClipProcessor,
     CrossLingualTeacherConfig,
@@ -14,8 +16,6 @@ from babelclip.modeling import (
     CrossModalStudentModel,
 )
 from babelclip.trainers.data import build_embedded_dataset
-from transformers import BertModel, CLIPVisionModel
-
 from tests.modeling.tiny import PROJECTION_DIM, tiny_bert_config, tiny_image_processor, tiny_vision_config
 from tests.modeling.tiny import train_tokenizer as train_corpus_tokenizer
 

@@ -7,6 +7,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from datasets import Dataset, Image, disable_progress_bars
+
 from babelclip.trainers.data.embedded import build_embedded_dataset, shared_caption_rate
 from babelclip.trainers.data.embedded_lexicon import (
     HIGH_RESOURCE_LANGUAGES,
@@ -17,7 +19,6 @@ from babelclip.trainers.data.embedded_lexicon import (
 from babelclip.trainers.data.embedded_noise import TranslationNoise, apply_translation_noise
 from babelclip.trainers.data.embedded_scenes import COLOURS, ObjectGroup, draw_scene, sample_scene
 from babelclip.trainers.data.schema import validate_dataset
-from datasets import Dataset, Image, disable_progress_bars
 
 disable_progress_bars()
 

@@ -9,6 +9,9 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
+from datasets import Dataset, DatasetDict
+from PIL import Image as PILImage
+
 from babelclip.trainers.data import (
     detect_layout,
     drop_unreadable_images,
@@ -22,8 +25,6 @@ from babelclip.trainers.data import (
     load_xflickrco,
     load_xtd10,
 )
-from datasets import Dataset, DatasetDict
-from PIL import Image as PILImage
 
 datasets.disable_progress_bars()
 

@@ -9,8 +9,9 @@ from collections import Counter
 
 import pytest
 import torch
-from babelclip.trainers.data.sampling import UniqueImageBatchSampler
 from torch.utils.data import DataLoader, TensorDataset
+
+from babelclip.trainers.data.sampling import UniqueImageBatchSampler
 
 
 def _random_ids(num_images: int, max_rows: int, seed: int) -> list[str]:

@@ -6,6 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+from datasets import Dataset, DatasetDict, Features, Sequence, Value
+from PIL import Image as PILImage
+
 from babelclip.trainers.data import (
     BITEXT_FEATURES,
     IMAGE_TEXT_FEATURES,
@@ -18,8 +21,6 @@ from babelclip.trainers.data import (
     validate_dataset,
 )
 from babelclip.trainers.data.languages import build_code_table
-from datasets import Dataset, DatasetDict, Features, Sequence, Value
-from PIL import Image as PILImage
 
 ISO_CODES_DIR = Path("/usr/share/iso-codes/json")
 

@@ -16,8 +16,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-from babelclip.trainers.losses import ContrastiveLoss, LossInputs
 from torch import nn
+
+from babelclip.trainers.losses import ContrastiveLoss, LossInputs
 
 # Duplicate ids inside a process and across the process boundary (ids 2 and 4 straddle rows 3 | 4 and 4 | 5).
 GROUP_IDS = [0, 0, 1, 2, 2, 4, 4, 5]

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from babelclip.trainers.losses import ContrastiveLoss, LossInputs, contrastive_loss, gather_sizes, gather_with_grad
 
+from babelclip.trainers.losses import ContrastiveLoss, LossInputs, contrastive_loss, gather_sizes, gather_with_grad
 from tests.trainers.losses.hand_math import log_softmax, to_lists
 
 

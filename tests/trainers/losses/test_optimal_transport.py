@@ -6,6 +6,7 @@ import numpy as np
 import ot
 import pytest
 import torch
+
 from babelclip.trainers.losses import LossInputs, OptimalTransportLoss, token_ot_distances
 
 TIGHT = {"max_iter": 20000, "tol": 1e-13}

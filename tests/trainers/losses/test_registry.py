@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from babelclip.trainers.losses import (
     LOSS_REGISTRY,
     DistillationLoss,

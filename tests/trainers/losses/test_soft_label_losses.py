@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+
 from babelclip.trainers.losses import (
     CrossModalSoftLabelLoss,
     EmbeddingMSELoss,
@@ -16,7 +17,6 @@ from babelclip.trainers.losses import (
     cross_modal_soft_label_loss,
     soft_label_kl,
 )
-
 from tests.trainers.losses.hand_math import cosine_matrix, kl_rows, to_lists, transpose
 
 TEACHER_3X3 = [[0.9, 0.1, -0.2], [0.3, 0.8, 0.0], [-0.5, 0.4, 0.7]]

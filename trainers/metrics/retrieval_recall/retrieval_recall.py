@@ -16,6 +16,7 @@ import datasets
 import evaluate
 import numpy as np
 import torch
+
 from babelclip.trainers.retrieval import flatten_recall, recall_at_k
 
 _DESCRIPTION = """

@@ -1,0 +1,149 @@
+"""Per-language retrieval recall <-> the `model-index` of a model card (`huggingface_hub.EvalResult` rows).
+
+One `EvalResult` per (dataset, language, direction, k), so every number on the Hub is unambiguous:
+
+- `task_type` names the direction: `"text-to-image-retrieval"` or `"image-to-text-retrieval"`; the R-sum of both
+  directions is reported under `"image-text-retrieval"`;
+- `dataset_config` is the caption language (ISO 639 code), as `common_voice`'s config is its language;
+- `metric_type` is `"recall@<k>"` (percent, 0-100) or `"rsum"`.
+
+The language mean (`"mean"`) and the gaps to the reference language are left out: the Hub recomputes nothing, and a
+reader gets them from the per-language numbers. `retrieval_results_from_eval_results` reads a card's numbers back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from huggingface_hub import EvalResult
+
+from ..trainers.retrieval import IMAGE_TO_TEXT, MEAN, RSUM, TEXT_TO_IMAGE
+
+TASK_TYPES = {
+    TEXT_TO_IMAGE: "text-to-image-retrieval",
+    IMAGE_TO_TEXT: "image-to-text-retrieval",
+    RSUM: "image-text-retrieval",
+}
+TASK_NAMES = {
+    TEXT_TO_IMAGE: "Text-to-image retrieval",
+    IMAGE_TO_TEXT: "Image-to-text retrieval",
+    RSUM: "Image-text retrieval (both directions)",
+}
+_DIRECTION_OF_TASK = {task_type: direction for direction, task_type in TASK_TYPES.items()}
+
+
+def _check_nested(dataset_name: str, nested: object) -> Mapping:
+    if not isinstance(nested, Mapping) or not nested:
+        raise ValueError(
+            f"Retrieval results for {dataset_name!r} must be a non-empty dict as `multilingual_retrieval_metrics` "
+            f"returns ({{'<lang>': {{'text_to_image': {{'R@1': ..}}, ..}}}}), got {type(nested).__name__}."
+        )
+    for language, entry in nested.items():
+        if not isinstance(entry, Mapping) or not {TEXT_TO_IMAGE, IMAGE_TO_TEXT, RSUM} <= entry.keys():
+            raise ValueError(
+                f"Retrieval results for {dataset_name!r}, entry {language!r}: expected a dict with "
+                f"'{TEXT_TO_IMAGE}', '{IMAGE_TO_TEXT}' and '{RSUM}'. Pass one nested result per dataset: "
+                "`{'<dataset name>': multilingual_retrieval_metrics(...)}`."
+            )
+    return nested
+
+
+def check_retrieval_results(retrieval_results: Mapping[str, Mapping] | None) -> dict[str, Mapping]:
+    """Validates `{dataset name: nested per-language metrics}` and returns it as a plain dict.
+
+    Args:
+        retrieval_results (`Mapping[str, Mapping]`, *optional*):
+            One result of `babelclip.trainers.retrieval.multilingual_retrieval_metrics` per dataset name.
+    """
+    if retrieval_results is None:
+        return {}
+    if not isinstance(retrieval_results, Mapping):
+        raise ValueError(
+            f"`retrieval_results` must map dataset names to nested metrics, got {type(retrieval_results).__name__}."
+        )
+    if any(isinstance(value, Mapping) and TEXT_TO_IMAGE in value for value in retrieval_results.values()):
+        raise ValueError(
+            "`retrieval_results` looks like one nested result (its values are per-language entries): wrap it as "
+            "`{'<dataset name>': metrics}`."
+        )
+    return {str(name): _check_nested(str(name), nested) for name, nested in retrieval_results.items()}
+
+
+def result_languages(retrieval_results: Mapping[str, Mapping]) -> list[str]:
+    """Languages with results in any dataset, in order of first appearance (the `"mean"` entry excluded)."""
+    languages = (language for nested in retrieval_results.values() for language in nested if language != MEAN)
+    return list(dict.fromkeys(languages))
+
+
+def _metric_label(direction: str, metric: str, language: str) -> str:
+    arrow = {TEXT_TO_IMAGE: "text→image", IMAGE_TO_TEXT: "image→text", RSUM: "both directions"}[direction]
+    return f"{metric} {arrow} ({language})"
+
+
+def retrieval_eval_results(
+    retrieval_results: Mapping[str, Mapping], dataset_split: str | None = None
+) -> list[EvalResult]:
+    """`EvalResult`s of every dataset, language, direction and recall cut-off (plus R-sum per language).
+
+    Args:
+        retrieval_results (`Mapping[str, Mapping]`):
+            `{dataset name or Hub id: nested metrics}` (see `check_retrieval_results`).
+        dataset_split (`str`, *optional*):
+            The split evaluated (e.g. `"test"`), recorded in the `model-index`.
+
+    Returns:
+        `list[EvalResult]`: recalls in percent, exactly the given values.
+    """
+    rows = []
+    for dataset_name, nested in check_retrieval_results(retrieval_results).items():
+        for language, entry in nested.items():
+            if language == MEAN:
+                continue
+            metrics = [
+                (direction, k, f"recall@{k.removeprefix('R@')}", value)
+                for direction in (TEXT_TO_IMAGE, IMAGE_TO_TEXT)
+                for k, value in entry[direction].items()
+            ]
+            metrics.append((RSUM, "R-sum", RSUM, entry[RSUM]))
+            for direction, label, metric_type, value in metrics:
+                rows.append(
+                    EvalResult(
+                        task_type=TASK_TYPES[direction],
+                        task_name=TASK_NAMES[direction],
+                        dataset_type=dataset_name,
+                        dataset_name=f"{dataset_name} ({language})",
+                        dataset_config=language,
+                        dataset_split=dataset_split,
+                        metric_type=metric_type,
+                        metric_name=_metric_label(direction, label, language),
+                        metric_value=float(value),
+                    )
+                )
+    return rows
+
+
+def retrieval_results_from_eval_results(eval_results: list[EvalResult]) -> dict[str, dict]:
+    """The inverse of `retrieval_eval_results`: `{dataset: {language: {"text_to_image": {"R@1": ..}, ..}}}`.
+
+    Rows of other tasks (not written by babelclip) are skipped.
+
+    Example:
+
+    ```python
+    >>> from huggingface_hub import ModelCard
+    >>> card = ModelCard.load("org/babelclip-student")  # doctest: +SKIP
+    >>> retrieval_results_from_eval_results(card.data.eval_results)["multi30k"]["de"]["text_to_image"]["R@1"]
+    ```
+    """
+    results: dict[str, dict] = {}
+    for row in eval_results or []:
+        direction = _DIRECTION_OF_TASK.get(row.task_type)
+        if direction is None or row.dataset_config is None:
+            continue
+        entry = results.setdefault(row.dataset_type, {}).setdefault(row.dataset_config, {})
+        if direction == RSUM:
+            entry[RSUM] = row.metric_value
+        else:
+            k = row.metric_type.replace("recall@", "R@")
+            entry.setdefault(direction, {})[k] = row.metric_value
+    return results

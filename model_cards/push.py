@@ -1,0 +1,254 @@
+"""Push an existing babelclip checkpoint folder (student, teacher or LoRA adapter) to the Hub with its model card.
+
+The card is written into the folder first (from its `config.json` / `adapter_config.json`, the run's
+`training_args.bin` when present, and an optional `metrics.json`), then the folder is uploaded with
+`huggingface_hub.HfApi.upload_folder`, leaving out the files only a resumed run needs (optimizer, scheduler, RNG).
+
+Command line (`scripts/push_to_hub.py` calls `main`):
+
+    python scripts/push_to_hub.py --checkpoint runs/student --repo-id org/babelclip-multi30k \
+        --metrics runs/student/eval/metrics.json --dataset-name multi30k --private
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import CommitInfo, HfApi, ModelCard
+from transformers import AutoConfig
+
+from .card import DEFAULT_LICENSE, build_model_card
+from .eval_results import TEXT_TO_IMAGE, check_retrieval_results
+from .trainer_card import MODEL_TYPE_KINDS, config_base_models, non_default_hyperparameters, write_model_card
+
+# Only a resumed run reads these; a release does not need them.
+RESUME_ONLY_PATTERNS = [
+    "optimizer.pt",
+    "scheduler.pt",
+    "scaler.pt",
+    "rng_state*.pth",
+    "loss_state.safetensors",
+    "checkpoint-*",
+    "_*",
+    ".*.tmp",
+]
+TRAINING_ARGS_NAME = "training_args.bin"
+DEFAULT_COMMIT_MESSAGE = "Upload babelclip checkpoint"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"Cannot read {path} as JSON ({error}): fix or re-save that file.") from error
+
+
+def checkpoint_kind(checkpoint: str | os.PathLike) -> str:
+    """`"adapter"` for a peft adapter folder, else `"student"` / `"teacher"` from `config.json`'s `model_type`."""
+    folder = Path(checkpoint)
+    if not folder.is_dir():
+        raise ValueError(f"Checkpoint folder {folder} does not exist: pass the folder `save_pretrained` wrote.")
+    if (folder / "adapter_config.json").is_file():
+        return "adapter"
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"{folder} has neither config.json nor adapter_config.json: it is not a saved model.")
+    model_type = _read_json(folder / "config.json").get("model_type")
+    if model_type not in MODEL_TYPE_KINDS:
+        raise ValueError(
+            f"{folder}/config.json has model_type {model_type!r}; babelclip pushes {sorted(MODEL_TYPE_KINDS)} "
+            "checkpoints and peft adapters of them."
+        )
+    return MODEL_TYPE_KINDS[model_type]
+
+
+def check_checkpoint(checkpoint: str | os.PathLike, kind: str) -> None:
+    """Raises a `ValueError` naming what is missing for the pushed repository to load on its own.
+
+    A student or teacher needs safetensors weights, the code files its `auto_map` names (for `trust_remote_code`)
+    and its tokenizer (plus the image processor for a student); an adapter needs its config and safetensors weights.
+    """
+    folder = Path(checkpoint)
+    if kind == "adapter":
+        if not (folder / "adapter_model.safetensors").is_file():
+            raise ValueError(f"{folder} has no adapter_model.safetensors: save the adapter with `save_pretrained`.")
+        return
+    if not any((folder / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json")):
+        raise ValueError(
+            f"{folder} has no safetensors weights (model.safetensors): re-save it with `model.save_pretrained(folder)`."
+        )
+    auto_map = _read_json(folder / "config.json").get("auto_map") or {}
+    missing = sorted({f"{ref.split('.')[0]}.py" for ref in auto_map.values()} - {p.name for p in folder.glob("*.py")})
+    if not auto_map or missing:
+        raise ValueError(
+            f"{folder} lacks the code that lets it load without babelclip (auto_map {auto_map}, missing files "
+            f"{missing}): `import babelclip.modeling`, then "
+            "`AutoModel.from_pretrained(folder).save_pretrained(folder)`."
+        )
+    needed = ["tokenizer_config.json"] + (["processor_config.json"] if kind == "student" else [])
+    absent = [name for name in needed if not (folder / name).is_file()]
+    if absent:
+        raise ValueError(
+            f"{folder} lacks {absent}: save the processor (tokenizer for a teacher) with "
+            "`processor.save_pretrained(folder)` so users can call AutoProcessor.from_pretrained."
+        )
+
+
+def load_retrieval_results(path: str | os.PathLike, dataset_name: str = "evaluation") -> dict[str, Mapping]:
+    """Reads a `metrics.json`: one nested per-language result (named `dataset_name`), or `{dataset: nested}`."""
+    metrics = _read_json(Path(path))
+    if isinstance(metrics, Mapping) and any(isinstance(v, Mapping) and TEXT_TO_IMAGE in v for v in metrics.values()):
+        metrics = {dataset_name: metrics}
+    return check_retrieval_results(metrics)
+
+
+def _training_losses_and_hyperparameters(folder: Path) -> tuple[list | None, dict | None]:
+    # training_args.bin is the run's pickled DistillationArguments (written by the Trainer next to the weights).
+    path = folder / TRAINING_ARGS_NAME
+    if not path.is_file():
+        return None, None
+    import torch
+
+    from ..trainers.trainer import loss_settings_from_arguments
+
+    args = torch.load(path, weights_only=False)
+    losses = [(name, weight, loss_settings_from_arguments(name, args)) for name, weight in args.weighted_losses.items()]
+    return losses, non_default_hyperparameters(args)
+
+
+def checkpoint_model_card(
+    checkpoint: str | os.PathLike,
+    repo_id: str,
+    *,
+    retrieval_results: Mapping[str, Mapping] | None = None,
+    languages: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    base_models: Sequence[str] | None = None,
+    adapter_language: str | None = None,
+    dataset_split: str | None = None,
+    license: str = DEFAULT_LICENSE,
+    read_training_args: bool = True,
+) -> ModelCard:
+    """
+    The card of a saved checkpoint folder.
+
+    Args:
+        checkpoint (`str` or `os.PathLike`): the folder `save_pretrained` (or `Trainer.save_model`) wrote.
+        repo_id (`str`): the Hub id it is pushed to (the usage snippet loads it).
+        retrieval_results (`Mapping[str, Mapping]`, *optional*): `{dataset: nested per-language metrics}`.
+        languages (`Sequence[str]`, *optional*): more ISO 639 codes of the model's languages.
+        datasets (`Sequence[str]`, *optional*): Hub ids of the training datasets.
+        base_models (`Sequence[str]`, *optional*): Hub ids of the base models; by default the adapter's base, or the
+            Hub ids in the config's `name_or_path`s.
+        adapter_language (`str`, *optional*): the language an adapter adds (required for adapters).
+        dataset_split (`str`, *optional*): the split the results were measured on.
+        license (`str`, *optional*, defaults to `"apache-2.0"`): Hub license id.
+        read_training_args (`bool`, *optional*, defaults to `True`): read the losses and the non-default
+            hyperparameters from the folder's `training_args.bin` (a pickle: only for folders you trust).
+    """
+    folder = Path(checkpoint)
+    kind = checkpoint_kind(folder)
+    if base_models is None:
+        if kind == "adapter":
+            base = _read_json(folder / "adapter_config.json").get("base_model_name_or_path")
+            base_models = [base] if base else []
+        else:
+            base_models = config_base_models(AutoConfig.from_pretrained(folder))
+    losses, hyperparameters = _training_losses_and_hyperparameters(folder) if read_training_args else (None, None)
+    return build_model_card(
+        kind,
+        model_name=repo_id.split("/")[-1],
+        languages=languages,
+        repo_id=repo_id,
+        datasets=datasets,
+        base_models=base_models,
+        losses=losses,
+        hyperparameters=hyperparameters,
+        retrieval_results=retrieval_results,
+        dataset_split=dataset_split,
+        adapter_language=adapter_language,
+        license=license,
+    )
+
+
+def push_checkpoint(
+    checkpoint: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    commit_message: str = DEFAULT_COMMIT_MESSAGE,
+    token: str | None = None,
+    **card_options: Any,
+) -> CommitInfo:
+    """
+    Checks a checkpoint folder, writes its `README.md` card, creates the Hub repository and uploads the folder.
+
+    Args:
+        checkpoint (`str` or `os.PathLike`): the saved student, teacher or adapter folder.
+        repo_id (`str`): `"org/name"` on the Hub.
+        private (`bool`, *optional*): create the repository private (no effect if it exists).
+        commit_message (`str`, *optional*, defaults to `"Upload babelclip checkpoint"`): the commit's message.
+        token (`str`, *optional*): a write token; by default the one `hf auth login` stored.
+        **card_options: `checkpoint_model_card` arguments (`retrieval_results`, `languages`, `adapter_language`, ...).
+
+    Returns:
+        `CommitInfo`: the upload's commit.
+    """
+    folder = Path(checkpoint)
+    check_checkpoint(folder, checkpoint_kind(folder))
+    write_model_card(checkpoint_model_card(folder, repo_id, **card_options), folder)
+    api = HfApi(library_name="babelclip")
+    repo_url = api.create_repo(repo_id, private=private, exist_ok=True, token=token)
+    return api.upload_folder(
+        repo_id=repo_url.repo_id,
+        folder_path=str(folder),
+        commit_message=commit_message,
+        ignore_patterns=list(RESUME_ONLY_PATTERNS),
+        token=token,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="Saved student, teacher or adapter folder.")
+    parser.add_argument("--repo-id", required=True, help="Hub repository, ORG/NAME.")
+    parser.add_argument("--metrics", help="metrics.json: one nested per-language result, or {dataset: result}.")
+    parser.add_argument("--dataset-name", default="evaluation", help="Name of the dataset a single result is for.")
+    parser.add_argument("--dataset-split", help="Split the metrics were measured on (e.g. test).")
+    parser.add_argument("--language", action="append", default=[], help="A language of the model (repeatable).")
+    parser.add_argument("--dataset", action="append", default=[], help="Hub id of a training dataset (repeatable).")
+    parser.add_argument("--base-model", action="append", help="Hub id of a base model (repeatable).")
+    parser.add_argument("--adapter-language", help="ISO 639 code of the language an adapter adds.")
+    parser.add_argument("--license", default=DEFAULT_LICENSE, help="Hub license id.")
+    parser.add_argument(
+        "--ignore-training-args", action="store_true", help="Do not read losses/hyperparameters from training_args.bin."
+    )
+    parser.add_argument("--private", action="store_true", help="Create the repository private.")
+    parser.add_argument("--commit-message", default=DEFAULT_COMMIT_MESSAGE)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    options = build_parser().parse_args(argv)
+    results = load_retrieval_results(options.metrics, options.dataset_name) if options.metrics else None
+    commit = push_checkpoint(
+        options.checkpoint,
+        options.repo_id,
+        private=True if options.private else None,
+        commit_message=options.commit_message,
+        retrieval_results=results,
+        languages=options.language,
+        datasets=options.dataset,
+        base_models=options.base_model,
+        adapter_language=options.adapter_language,
+        dataset_split=options.dataset_split,
+        license=options.license,
+        read_training_args=not options.ignore_training_args,
+    )
+    print(f"Pushed {options.checkpoint} to {getattr(commit, 'commit_url', options.repo_id)}")
+    return 0

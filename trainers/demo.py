@@ -1,0 +1,286 @@
+"""The main job in one command: on the embedded dataset, train the CL2CM cross-lingual teacher, distil a student
+with CL2CM + CUSA + OT, train the translate-train contrastive baseline, evaluate both per language, and leave a
+Hub-ready checkpoint folder and a report.
+
+    python scripts/demo.py --output-dir runs/demo            # about 8 minutes on 2 CPU cores
+    python scripts/demo.py --output-dir runs/demo_ci --preset ci
+
+Stages (each in its own folder under the output dir, each resumable and skipped once complete):
+1. `data/`: the embedded dataset (`save_to_disk`), and `tokenizer/`, trained on the training text only;
+2. `teacher/`: the cross-lingual teacher on bitext (instance-level `contrastive` + word-level `optimal_transport`);
+3. `student_translate_train/`: the baseline, images + translated captions, `contrastive` only;
+4. `image_teacher/`, `text_teacher/`: the frozen CUSA teachers (the baseline's vision tower, the teacher's text tower);
+5. `student_distilled_stage1/`: images + translated captions with `contrastive` + `relational_kd` (CL2CM) +
+   `cross_modal_soft_label` + `uni_modal_soft_label` (CUSA), same steps as the baseline;
+6. `student_distilled/`: stage 2 on bitext of every non-English language, `optimal_transport` (OPTICAL) +
+   `embedding_mse` + `relational_kd`, the frozen stage-1 student's English side as source teacher;
+7. `eval_*` reports on the test split and `report.md` comparing the two students, high- and low-resource side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from datasets import DatasetDict, load_from_disk
+from transformers import AutoTokenizer, set_seed
+
+from .arguments import DistillationArguments
+from .data import build_embedded_dataset
+from .data.embedded_lexicon import HIGH_RESOURCE_LANGUAGES, LOW_RESOURCE_LANGUAGES
+from .evaluation_run import EvaluationArguments, run_evaluation
+from .pipeline import (
+    ModelArguments,
+    build_cross_lingual_teacher,
+    build_student,
+    image_text_as_bitext,
+    text_corpus,
+    train_and_evaluate,
+    write_json_atomically,
+)
+from .reports import compare_reports
+from .tokenization import train_wordpiece_tokenizer
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Sizes and steps of a demo run; `PRESETS` holds the full and the CI-sized one."""
+
+    num_train_images: int = 2000
+    num_validation_images: int = 200
+    num_test_images: int = 500
+    num_bitext_pairs: int = 2000
+    image_size: int = 64
+    hidden_size: int = 128
+    num_layers: int = 3
+    projection_dim: int = 128
+    vocab_size: int = 4000
+    batch_size: int = 64
+    teacher_steps: int = 300
+    student_steps: int = 500
+    bitext_steps: int = 300
+    learning_rate: float = 1e-3
+    save_steps: int = 100
+    seed: int = 0
+
+
+PRESETS = {
+    "full": DemoSettings(),
+    "ci": DemoSettings(
+        num_train_images=48,
+        num_validation_images=8,
+        num_test_images=12,
+        num_bitext_pairs=24,
+        image_size=32,
+        hidden_size=32,
+        num_layers=1,
+        projection_dim=16,
+        vocab_size=400,
+        batch_size=8,
+        teacher_steps=4,
+        student_steps=4,
+        bitext_steps=4,
+        save_steps=2,
+    ),
+}
+
+
+def _model_arguments(settings: DemoSettings, tokenizer_dir: Path, uni_modal_heads: bool) -> ModelArguments:
+    heads = max(1, settings.hidden_size // 32)
+    return ModelArguments(
+        vision_config={
+            "model_type": "clip_vision_model",
+            "image_size": settings.image_size,
+            "patch_size": 8,
+            "hidden_size": settings.hidden_size,
+            "intermediate_size": 2 * settings.hidden_size,
+            "num_hidden_layers": settings.num_layers,
+            "num_attention_heads": heads,
+        },
+        text_config={
+            "model_type": "bert",
+            "hidden_size": settings.hidden_size,
+            "intermediate_size": 2 * settings.hidden_size,
+            "num_hidden_layers": settings.num_layers,
+            "num_attention_heads": heads,
+            "max_position_embeddings": 64,
+        },
+        projection_dim=settings.projection_dim,
+        uni_modal_heads=uni_modal_heads,
+        tokenizer_name_or_path=str(tokenizer_dir),
+    )
+
+
+def _training_arguments(settings: DemoSettings, output_dir: Path, max_steps: int, **overrides) -> DistillationArguments:
+    values: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=2 * settings.batch_size,
+        learning_rate=settings.learning_rate,
+        weight_decay=0.01,
+        warmup_steps=max(1, max_steps // 10),
+        lr_scheduler_type="cosine",
+        max_steps=max_steps,
+        logging_steps=max(1, max_steps // 10),
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=1,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        report_to="none",
+        use_cpu=True,
+        dataloader_num_workers=0,
+    )
+    values.update(overrides)
+    return DistillationArguments(**values)
+
+
+def prepare_data(output_dir: Path, settings: DemoSettings) -> tuple[DatasetDict, Path]:
+    """The embedded dataset and a tokenizer trained on its training text (train captions + bitext), built once."""
+    data_dir, tokenizer_dir = output_dir / "data", output_dir / "tokenizer"
+    if not (data_dir / "dataset_dict.json").is_file():
+        dataset = build_embedded_dataset(
+            seed=settings.seed,
+            num_train_images=settings.num_train_images,
+            num_validation_images=settings.num_validation_images,
+            num_test_images=settings.num_test_images,
+            num_bitext_pairs=settings.num_bitext_pairs,
+            image_size=settings.image_size,
+        )
+        partial = output_dir / "data.partial"
+        dataset.save_to_disk(str(partial))
+        partial.rename(data_dir)
+    dataset = load_from_disk(str(data_dir))
+    if not (tokenizer_dir / "tokenizer.json").is_file():
+        corpus = text_corpus(dict(dataset), ["train", "bitext"])
+        train_wordpiece_tokenizer(corpus, vocab_size=settings.vocab_size).save_pretrained(str(tokenizer_dir))
+    return dataset, tokenizer_dir
+
+
+def _export_backbone(backbone, side_processor, folder: Path) -> str:
+    """Saves one tower of a trained babelclip model as a plain AutoModel checkpoint (a frozen CUSA teacher)."""
+    if not (folder / "config.json").is_file():
+        backbone.save_pretrained(str(folder))
+        side_processor.save_pretrained(str(folder))
+    return str(folder)
+
+
+def run_demo(output_dir: str | Path, settings: DemoSettings = PRESETS["full"]) -> dict[str, Any]:
+    """Runs (or resumes) every stage; returns the per-language test metrics of both students and the wall time."""
+    started = time.perf_counter()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(asdict(settings), output_dir / "settings.json")
+    dataset, tokenizer_dir = prepare_data(output_dir, settings)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    plain_model = _model_arguments(settings, tokenizer_dir, uni_modal_heads=False)
+    cusa_model = _model_arguments(settings, tokenizer_dir, uni_modal_heads=True)
+    validation_bitext = image_text_as_bitext(dataset["validation"])
+
+    teacher_dir = output_dir / "teacher"
+    set_seed(settings.seed)
+    teacher = build_cross_lingual_teacher(plain_model, tokenizer)
+    train_and_evaluate(
+        teacher,
+        _training_arguments(
+            settings,
+            teacher_dir,
+            settings.teacher_steps,
+            losses=["contrastive", "optimal_transport"],
+            loss_weights=[1.0, 0.5],
+        ),
+        tokenizer,
+        dataset["bitext"],
+        validation_bitext,
+        report_title="Cross-lingual teacher (bitext retrieval)",
+    )
+
+    baseline_dir = output_dir / "student_translate_train"
+    set_seed(settings.seed)
+    baseline, processor = build_student(plain_model, tokenizer)
+    train_and_evaluate(
+        baseline,
+        _training_arguments(settings, baseline_dir, settings.student_steps, losses=["contrastive"]),
+        processor,
+        dataset["train"],
+        dataset["validation"],
+        report_title="Translate-train baseline",
+    )
+
+    trained_baseline, baseline_processor = build_student(
+        ModelArguments(model_name_or_path=str(baseline_dir)), tokenizer
+    )
+    trained_teacher = build_cross_lingual_teacher(ModelArguments(model_name_or_path=str(teacher_dir)), tokenizer)
+    image_teacher = _export_backbone(
+        trained_baseline.vision_model, baseline_processor.image_processor, output_dir / "image_teacher"
+    )
+    text_teacher = _export_backbone(trained_teacher.text_model, tokenizer, output_dir / "text_teacher")
+
+    stage1_dir = output_dir / "student_distilled_stage1"
+    set_seed(settings.seed)
+    student, processor = build_student(cusa_model, tokenizer)
+    train_and_evaluate(
+        student,
+        _training_arguments(
+            settings,
+            stage1_dir,
+            settings.student_steps,
+            losses=["contrastive", "relational_kd", "cross_modal_soft_label", "uni_modal_soft_label"],
+            cross_lingual_teacher_path=str(teacher_dir),
+            image_teacher_path=image_teacher,
+            text_teacher_path=text_teacher,
+        ),
+        processor,
+        dataset["train"],
+        dataset["validation"],
+        report_title="Distilled student, stage 1 (CL2CM + CUSA)",
+    )
+
+    distilled_dir = output_dir / "student_distilled"
+    stage1_student, processor = build_student(ModelArguments(model_name_or_path=str(stage1_dir)), tokenizer)
+    train_and_evaluate(
+        stage1_student,
+        _training_arguments(
+            settings,
+            distilled_dir,
+            settings.bitext_steps,
+            losses=["optimal_transport", "embedding_mse", "relational_kd"],
+            cross_lingual_teacher_path=str(teacher_dir),
+            learning_rate=settings.learning_rate / 2,
+        ),
+        processor,
+        dataset["bitext"],
+        dataset["validation"],
+        report_title="Distilled student (CL2CM + CUSA + OT)",
+    )
+
+    results = {}
+    for name, folder in (("translate-train", baseline_dir), ("distilled", distilled_dir)):
+        results[name] = run_evaluation(
+            EvaluationArguments(
+                model_name_or_path=str(folder),
+                dataset=str(output_dir / "data"),
+                split="test",
+                output_dir=str(output_dir / f"eval_{folder.name}"),
+                title=f"{name} student, test split",
+            )
+        )
+    groups = {
+        "high-resource": [lang for lang in HIGH_RESOURCE_LANGUAGES if lang in results["distilled"]],
+        "low-resource": [lang for lang in LOW_RESOURCE_LANGUAGES if lang in results["distilled"]],
+    }
+    comparison = compare_reports(
+        {"distilled": results["distilled"], "translate-train": results["translate-train"]}, groups
+    )
+    wall_time = time.perf_counter() - started
+    summary = f"# babelclip demo\n\nTest split, text-to-image and image-to-text R@1.\n\n{comparison}\n"
+    (output_dir / "report.md").write_text(summary)
+    write_json_atomically({"metrics": results, "wall_time_s": wall_time}, output_dir / "demo_results.json")
+    return {"metrics": results, "wall_time_s": wall_time, "report": str(output_dir / "report.md")}
+
+
+def summarize(result: dict[str, Any]) -> str:
+    return json.dumps({"report": result["report"], "wall_time_s": round(result["wall_time_s"], 1)})
