@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import os
 import sys
 from collections.abc import Iterable
@@ -34,20 +36,41 @@ MODEL_TYPE_KINDS = {"babelclip": "student", "babelclip_teacher": "teacher"}
 CARD_NAME = "README.md"
 
 
+def _declared_default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    # A None default of a flag means "unset"; __post_init__ resolves it to False without the user asking.
+    return value == default or (default is None and value is False)
+
+
 def non_default_hyperparameters(args: Any) -> dict[str, Any]:
     """The training arguments that differ from a default instance of the same class (bookkeeping left out).
 
     Args:
-        args (`DistillationArguments`): the run's arguments; compared with `type(args)(output_dir=args.output_dir)`.
+        args (`DistillationArguments`): the run's arguments; compared with the dataclass fields' declared defaults.
 
     Returns:
         `dict[str, Any]`: `{name: value}` as `args.to_dict()` gives them (tokens hidden).
     """
-    reference = type(args)(output_dir=args.output_dir).to_dict()
+    # No second instance is built for the comparison: building TrainingArguments sets up (distributed) devices, a
+    # collective that would deadlock when the card is written on the main process only.
+    reference = {field.name: _plain(_declared_default(field)) for field in dataclasses.fields(args)}
     return {
         name: value
         for name, value in args.to_dict().items()
-        if name not in _BOOKKEEPING and not name.startswith(_BOOKKEEPING_PREFIXES) and value != reference.get(name)
+        if name not in _BOOKKEEPING
+        and not name.startswith(_BOOKKEEPING_PREFIXES)
+        and not _is_default(value, reference.get(name))
     }
 
 

@@ -22,21 +22,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
+import os
 import platform
 import statistics
 import time
 import warnings
 from pathlib import Path
 
+from benchmark_common import peak_increase_mib, reset_peak_memory, run_in_fork
+
 METHODS = ("batched-autodiff", "batched-envelope", "per-pair-loop")
-
-
-def _read_status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
 def _make_inputs(batch: int, tokens: int, dim: int, seed: int):
@@ -90,14 +85,9 @@ def _measure(config: dict, connection) -> None:
     loss_fn(tiny_teacher, tiny_student).backward()
     teacher, student = _make_inputs(config["batch"], config["tokens"], config["dim"], config["seed"])
 
-    peak_mib = None
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-        before = _read_status_kib("VmRSS")
-        loss_fn(teacher, student).backward()
-        peak_mib = (_read_status_kib("VmHWM") - before) / 1024
-    except OSError:
-        loss_fn(teacher, student).backward()  # no /proc: still warm up, report no memory figure
+    before = reset_peak_memory()
+    loss_fn(teacher, student).backward()
+    peak_mib = peak_increase_mib(before)
 
     times, value = [], None
     for _ in range(config["repeats"]):
@@ -112,14 +102,7 @@ def _measure(config: dict, connection) -> None:
 
 
 def run_one(config: dict) -> dict:
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_measure, args=(config, sender))
-    process.start()
-    sender.close()
-    result = receiver.recv()
-    process.join()
-    return result
+    return run_in_fork(_measure, config)
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -191,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "memory_measure": "peak RSS increase (Linux VmHWM reset via /proc/self/clear_refs), one forked process each",
-        "machine": {"platform": platform.platform(), "cpu_count": multiprocessing.cpu_count()},
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "rows": rows,
     }
     args.output.write_text(json.dumps(report, indent=2))

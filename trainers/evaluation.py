@@ -61,6 +61,44 @@ def _encode_rows(
     return embeds
 
 
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def text_encoder(model: nn.Module, processor, max_length: int):
+    """A function: list of sentences -> their projected text embeddings (B, P), on the model's device."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    device = _model_device(model)
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        encoded = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        return model.get_text_features(**{key: value.to(device) for key, value in encoded.items()})
+
+    return encode
+
+
+def image_encoder(model: nn.Module, processor):
+    """A function: list of PIL images -> their projected image embeddings (B, P)."""
+    device = _model_device(model)
+
+    def encode(images: list) -> torch.Tensor:
+        pixel_values = processor(images=[image.convert("RGB") for image in images])["pixel_values"]
+        return model.get_image_features(pixel_values=pixel_values.to(device))
+
+    return encode
+
+
+def video_encoder(model: nn.Module, processor):
+    """A function: list of videos (lists of PIL frames) -> their projected video embeddings (B, P)."""
+    device = _model_device(model)
+
+    def encode(videos: list) -> torch.Tensor:
+        batch = processor(videos=[[frame.convert("RGB") for frame in frames] for frames in videos])
+        return model.get_video_features(frames=batch["frames"].to(device), frame_mask=batch["frame_mask"].to(device))
+
+    return encode
+
+
 @torch.no_grad()
 def encode_retrieval_dataset(
     model: nn.Module,
@@ -85,39 +123,22 @@ def encode_retrieval_dataset(
         `languages` (list of n_rows codes).
     """
     schema = detect_schema(dataset)
-    tokenizer = getattr(processor, "tokenizer", processor)
-    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-
-    def encode_text(texts: list[str]) -> torch.Tensor:
-        encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        return model.get_text_features(**{key: value.to(device) for key, value in encoded.items()})
-
+    encode_text = text_encoder(model, processor, max_length)
     if schema == BITEXT:
-        gallery_keys, query_column = dataset["source"], "target"
-
-        def encode_gallery(rows: dict) -> torch.Tensor:
-            return encode_text(rows["source"])
-
-    elif schema == IMAGE_TEXT:
+        gallery_keys, query_column, gallery_column = dataset["source"], "target", "source"
+        encode_gallery_items = encode_text
+    elif schema in (IMAGE_TEXT, VIDEO_TEXT):
         gallery_keys, query_column = [str(key) for key in dataset["image_id"]], "caption"
-
-        def encode_gallery(rows: dict) -> torch.Tensor:
-            pixel_values = processor(images=[image.convert("RGB") for image in rows["image"]])["pixel_values"]
-            return model.get_image_features(pixel_values=pixel_values.to(device))
-
-    elif schema == VIDEO_TEXT:
-        gallery_keys, query_column = [str(key) for key in dataset["image_id"]], "caption"
-
-        def encode_gallery(rows: dict) -> torch.Tensor:
-            videos = processor(videos=[[frame.convert("RGB") for frame in frames] for frames in rows["frames"]])
-            return model.get_video_features(
-                frames=videos["frames"].to(device), frame_mask=videos["frame_mask"].to(device)
-            )
-
+        gallery_column = "image" if schema == IMAGE_TEXT else "frames"
+        encoder = image_encoder if schema == IMAGE_TEXT else video_encoder
+        encode_gallery_items = encoder(model, processor)
     else:  # pragma: no cover - detect_schema raises first
         raise ValueError(f"Unsupported schema {schema!r}.")
+
+    def encode_gallery(rows: dict) -> torch.Tensor:
+        return encode_gallery_items(rows[gallery_column])
 
     gallery_rows, query_to_gallery = _unique_first_indices(gallery_keys)
     gallery = _encode_rows(encode_gallery, dataset, gallery_rows, batch_size, accelerator, show_progress, "gallery")

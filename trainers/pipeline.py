@@ -287,7 +287,8 @@ def train_and_evaluate(
     if trainer.is_world_process_zero():
         trainer.create_model_card()
         write_json_atomically(
-            {"metrics": metrics, "global_step": trainer.state.global_step}, output_dir / RUN_COMPLETE_NAME
+            {"metrics": metrics, "global_step": trainer.state.global_step, "world_size": trainer.args.world_size},
+            output_dir / RUN_COMPLETE_NAME,
         )
     trainer.accelerator.wait_for_everyone()
     return metrics

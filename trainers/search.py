@@ -54,7 +54,7 @@ from torch import nn
 
 from .collators import BITEXT, IMAGE_TEXT, VIDEO_TEXT
 from .data.schema import detect_schema
-from .evaluation import _encode_rows, _unique_first_indices
+from .evaluation import _encode_rows, _unique_first_indices, image_encoder, text_encoder, video_encoder
 
 GalleryKind = Literal["image", "text"]
 IndexType = Literal["exact", "faiss", "faiss-hnsw", "faiss-ivf"]
@@ -216,41 +216,6 @@ def faiss_search(faiss_index: Any, queries: np.ndarray, k: int) -> tuple[torch.T
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _text_encoder(model: nn.Module, processor, max_length: int):
-    tokenizer = getattr(processor, "tokenizer", processor)
-    device = _model_device(model)
-
-    def encode(texts: list[str]) -> torch.Tensor:
-        encoded = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        return model.get_text_features(**{key: value.to(device) for key, value in encoded.items()})
-
-    return encode
-
-
-def _image_encoder(model: nn.Module, processor):
-    device = _model_device(model)
-
-    def encode(images: list) -> torch.Tensor:
-        pixel_values = processor(images=[image.convert("RGB") for image in images])["pixel_values"]
-        return model.get_image_features(pixel_values=pixel_values.to(device))
-
-    return encode
-
-
-def _video_encoder(model: nn.Module, processor):
-    device = _model_device(model)
-
-    def encode(videos: list) -> torch.Tensor:
-        batch = processor(videos=[[frame.convert("RGB") for frame in frames] for frames in videos])
-        return model.get_video_features(frames=batch["frames"].to(device), frame_mask=batch["frame_mask"].to(device))
-
-    return encode
-
-
 def _gallery_features(kind: str, dim: int, with_captions: bool) -> Features:
     embedding = Sequence(Value("float32"), length=dim)
     if kind == "text":
@@ -374,7 +339,7 @@ def encode_gallery(
     model.eval()
     try:
         if kind == "text":
-            encode_text = _text_encoder(model, processor, max_length)
+            encode_text = text_encoder(model, processor, max_length)
             embeds = _encode_rows(
                 lambda rows: encode_text(rows["caption"]),
                 dataset.select_columns(["caption"]),
@@ -386,7 +351,7 @@ def encode_gallery(
             columns = {name: [str(value) for value in dataset[name]] for name in ("caption", "language", "image_id")}
         else:
             media = "frames" if schema == VIDEO_TEXT else "image"
-            encoder = _video_encoder(model, processor) if schema == VIDEO_TEXT else _image_encoder(model, processor)
+            encoder = video_encoder(model, processor) if schema == VIDEO_TEXT else image_encoder(model, processor)
             image_ids = [str(value) for value in dataset["image_id"]]
             first_rows, _ = _unique_first_indices(image_ids)
             embeds = _encode_rows(
@@ -639,7 +604,7 @@ def encode_texts(
     """
     if isinstance(texts, str):
         raise ValueError("texts must be a list of strings; wrap a single query as [query].")
-    return _encode_in_batches(model, _text_encoder(model, processor, max_length), list(texts), batch_size)
+    return _encode_in_batches(model, text_encoder(model, processor, max_length), list(texts), batch_size)
 
 
 def encode_images(
@@ -658,7 +623,7 @@ def encode_images(
     """
     if isinstance(images, Image.Image | str | os.PathLike):
         images = [images]
-    return _encode_in_batches(model, _image_encoder(model, processor), [_open_image(i) for i in images], batch_size)
+    return _encode_in_batches(model, image_encoder(model, processor), [_open_image(i) for i in images], batch_size)
 
 
 def _open_image(image: Image.Image | str | os.PathLike) -> Image.Image:

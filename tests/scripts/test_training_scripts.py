@@ -12,7 +12,7 @@ import yaml
 
 from babelclip.trainers.cli import parse_config
 from babelclip.trainers.pipeline import DataArguments, ModelArguments, last_complete_checkpoint
-from tests.scripts.script_runner import offline_env, run_script, script_command, script_main
+from tests.scripts.script_runner import ROOT, offline_env, run_script, script_command, script_main
 
 TINY_DATA = {
     "num_train_images": 24,
@@ -191,3 +191,15 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
     straight = json.loads((straight_dir / "report" / "metrics.json").read_text())
     resumed = json.loads((killed_dir / "report" / "metrics.json").read_text())
     assert resumed == straight
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "scripts" / "configs").glob("*.yaml")), ids=lambda path: path.stem)
+def test_shipped_configs_parse(config):
+    from babelclip.trainers.arguments import DistillationArguments
+    from babelclip.trainers.evaluation_run import EvaluationArguments
+
+    dataclasses = (
+        (EvaluationArguments,) if config.stem == "evaluate" else (ModelArguments, DataArguments, DistillationArguments)
+    )
+    parsed = parse_config(dataclasses, ["--config", str(config)])
+    assert parsed[-1].output_dir.startswith("runs/")
