@@ -37,12 +37,12 @@ from tests.modeling.tiny import PROJECTION_DIM, tiny_bert_config, tiny_image_pro
 from tests.modeling.tiny import train_tokenizer as train_corpus_tokenizer
 from tests.scripts.script_runner import script_main
 from tests.trainers.tiny_run import (
-    _without_dropout,
     snapshot,
     tiny_dataset,
     tiny_processor,
     tiny_student,
     tiny_tokenizer,
+    without_dropout,
 )
 
 datasets.disable_progress_bars()
@@ -336,8 +336,8 @@ def train_base_student(output_dir: Path) -> None:
     corpus = [*data["train"]["caption"], *data["bitext"]["source"], *data["bitext"]["target"]]
     tokenizer = train_corpus_tokenizer(vocab_size=400, sentences=corpus)
     config = CrossModalStudentConfig(
-        vision_config=_without_dropout(tiny_vision_config()),
-        text_config=_without_dropout(tiny_bert_config(vocab_size=len(tokenizer))),
+        vision_config=without_dropout(tiny_vision_config()),
+        text_config=without_dropout(tiny_bert_config(vocab_size=len(tokenizer))),
         projection_dim=2 * PROJECTION_DIM,
     )
     torch.manual_seed(0)

@@ -47,7 +47,7 @@ def tiny_processor() -> BabelClipProcessor:
     return BabelClipProcessor(image_processor=tiny_image_processor(), tokenizer=tiny_tokenizer())
 
 
-def _without_dropout(config):
+def without_dropout(config):
     # Dropout would make "the same step" differ between runs we compare.
     for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
         if hasattr(config, name):
@@ -58,8 +58,8 @@ def _without_dropout(config):
 def tiny_student(seed: int = 0, uni_modal_heads: bool = True) -> CrossModalStudentModel:
     torch.manual_seed(seed)
     config = CrossModalStudentConfig(
-        vision_config=_without_dropout(tiny_vision_config()),
-        text_config=_without_dropout(tiny_bert_config(vocab_size=len(tiny_tokenizer()))),
+        vision_config=without_dropout(tiny_vision_config()),
+        text_config=without_dropout(tiny_bert_config(vocab_size=len(tiny_tokenizer()))),
         projection_dim=PROJECTION_DIM,
         uni_modal_heads=uni_modal_heads,
     )
@@ -69,7 +69,7 @@ def tiny_student(seed: int = 0, uni_modal_heads: bool = True) -> CrossModalStude
 def tiny_cross_lingual_teacher(seed: int = 1) -> CrossLingualTeacherModel:
     torch.manual_seed(seed)
     config = CrossLingualTeacherConfig(
-        text_config=_without_dropout(tiny_bert_config(vocab_size=len(tiny_tokenizer()))), projection_dim=PROJECTION_DIM
+        text_config=without_dropout(tiny_bert_config(vocab_size=len(tiny_tokenizer()))), projection_dim=PROJECTION_DIM
     )
     return CrossLingualTeacherModel(config)
 
