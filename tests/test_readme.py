@@ -1,0 +1,21 @@
+"""README's first example runs as written (in a temporary folder) and its saved model reloads through AutoModel."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_first_example_runs(tmp_path, monkeypatch):
+    block = re.search(r"## A first example\n\n```python\n(.*?)```", README.read_text(), re.S)
+    assert block, "README lost its first example"
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)
+    assert namespace["outputs"].logits_per_image.shape == (2, 2)
+    for name, value in namespace["model"].state_dict().items():
+        assert torch.equal(value, namespace["reloaded"].state_dict()[name])
