@@ -334,7 +334,7 @@ def train_base_student(output_dir: Path) -> None:
     """Translate-train on images with en/de/fr/ja/sw captions: Yoruba tokens never reach a gradient."""
     data = experiment_dataset()
     corpus = [*data["train"]["caption"], *data["bitext"]["source"], *data["bitext"]["target"]]
-    tokenizer = train_corpus_tokenizer(vocab_size=400, sentences=corpus)
+    tokenizer = train_corpus_tokenizer(vocab_size=1000, sentences=corpus)
     config = CrossModalStudentConfig(
         vision_config=without_dropout(tiny_vision_config()),
         text_config=without_dropout(tiny_bert_config(vocab_size=len(tokenizer))),

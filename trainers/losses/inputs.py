@@ -18,10 +18,11 @@ FIELD_SOURCES: dict[str, str] = {
     "uni_text_embeds": "the student's CUSA uni-modal text head: enable the uni-modal heads in the model config",
     "text_token_embeds": "the student's projected text token states",
     "text_attention_mask": "the student's text attention mask",
-    "teacher_token_embeds": "a frozen text teacher's token states: set cross_lingual_teacher_path (CL2CM) or "
-    "text_teacher_path (OPTICAL)",
-    "teacher_attention_mask": "the text teacher's attention mask: set cross_lingual_teacher_path or text_teacher_path",
-    "teacher_text_embeds": "a frozen text teacher's sentence embedding of the source sentence: set text_teacher_path",
+    "teacher_token_embeds": "the frozen source teacher's token states of the source sentence (a frozen copy of the "
+    "model, or source_teacher_path); the rows need a `source_caption` (image-text) or `source` (bitext)",
+    "teacher_attention_mask": "the source teacher's attention mask (see teacher_token_embeds)",
+    "teacher_text_embeds": "the frozen source teacher's sentence embedding of the source sentence (a frozen copy of "
+    "the model, or source_teacher_path)",
     "cross_lingual_similarity": "the cross-lingual teacher's source-target similarities: set "
     "cross_lingual_teacher_path",
     "image_teacher_similarity": "the CUSA image teacher's image-image similarities: set image_teacher_path",
