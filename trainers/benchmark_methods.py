@@ -30,12 +30,10 @@ command that wrote them (`--arms` runs a subset).
 On the embedded dataset, `train` pairs images with en, de, fr, ja and sw only: yo, mi and ht reach a model through
 bitext alone, so translate-train arms meet them for the first time at test time (by design: the zero-shot case).
 
-Runtime on 2 CPU cores, embedded dataset, "full" preset (an estimate from the demo's stage times measured on this
-machine under load: ~0.16 s per teacher step, ~0.23 s per contrastive image-text step, ~0.8 s per CL2CM + CUSA step,
-~0.45 s per OT + MSE + CL2CM bitext step): per seed 1 teacher (200 steps), 5 image-text students (300 steps each),
-3 bitext fine-tunings (150 steps) and 21 LoRA adapters (60 steps each) plus 29 evaluations take about 20 minutes, so
-the default three seeds take about an hour (`--seeds 0` for a first look; finished runs are reused when more seeds
-are added). On a machine shared with other jobs, `OMP_NUM_THREADS=1` avoids torch's threads fighting for the cores.
+Runtime on 2 CPU cores, embedded dataset, "full" preset (measured: `--seeds 0` took 11 min 6 s, then `--seeds 0 1 2`
+22 min 58 s more, reusing seed 0; 1.1 GiB peak RSS): about 11 minutes per seed, 34 minutes for the default three
+(`--seeds 0` for a first look; finished runs are reused when more seeds are added). On a machine shared with other
+jobs, `OMP_NUM_THREADS=1` avoids torch's threads fighting for the cores.
 The "ci" preset (tiny models, 4 steps) runs in about 25 s per seed with one thread.
 """
 
