@@ -12,18 +12,14 @@ import torch
 from torch import nn
 from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
+from ..modeling.functional_babelclip import masked_mean
+
 
 def freeze(model: nn.Module) -> nn.Module:
     """Puts `model` in eval mode with every parameter frozen, and returns it."""
     model.eval()
     model.requires_grad_(False)
     return model
-
-
-def masked_mean_pool(token_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Sentence-transformers mean pooling: (B, L, d), (B, L) -> (B, d), padding ignored."""
-    mask = attention_mask.unsqueeze(-1).to(token_states.dtype)
-    return (token_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
 def image_teacher_features(image_teacher: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -40,7 +36,7 @@ def text_teacher_features(
 ) -> torch.Tensor:
     """Sentence embeddings of a SentenceBERT-style encoder (mean pooling, as all-MiniLM-L6-v2 was trained)."""
     outputs = text_teacher(input_ids=input_ids, attention_mask=attention_mask)
-    return masked_mean_pool(outputs.last_hidden_state, attention_mask)
+    return masked_mean(outputs.last_hidden_state, attention_mask)
 
 
 @dataclass
