@@ -31,6 +31,7 @@ from babelclip.trainers.adaptation import (
     weights_size_bytes,
 )
 from babelclip.trainers.evaluation import evaluate_retrieval
+from babelclip.trainers.launching import run_and_release_process_group
 from babelclip.trainers.pipeline import load_dataset_splits, select_split, write_json_atomically
 from babelclip.trainers.tokenizer_coverage import format_coverage, tokenizer_coverage
 
@@ -184,4 +185,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_release_process_group(main)

@@ -14,6 +14,7 @@ from accelerate import Accelerator
 
 from babelclip.trainers.cli import parse_config
 from babelclip.trainers.evaluation_run import EvaluationArguments, run_evaluation
+from babelclip.trainers.launching import run_and_release_process_group
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -23,4 +24,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_release_process_group(main)

@@ -13,6 +13,7 @@ Any `--key value` overrides the YAML file. Re-running the same command resumes a
 
 from __future__ import annotations
 
+from babelclip.trainers.launching import run_and_release_process_group
 from babelclip.trainers.pipeline import run_training_stage
 
 
@@ -21,4 +22,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_release_process_group(main)

@@ -10,6 +10,7 @@ Re-running the same command resumes an interrupted run.
 
 from __future__ import annotations
 
+from babelclip.trainers.launching import run_and_release_process_group
 from babelclip.trainers.pipeline import run_training_stage
 
 
@@ -18,4 +19,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_release_process_group(main)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from babelclip.trainers.launching import run_and_release_process_group
 from babelclip.trainers.losses import ContrastiveLoss, LossInputs
 
 # Duplicate ids inside a process and across the process boundary (ids 2 and 4 straddle rows 3 | 4 and 4 | 5).
@@ -92,8 +93,8 @@ def main() -> None:
     if accelerator.is_main_process:
         with open(args.output, "w") as handle:
             json.dump(results, handle)
-    accelerator.wait_for_everyone()
 
 
 if __name__ == "__main__":
-    main()
+    # Leaves the gloo group once the DDP model is gone (see babelclip.trainers.launching).
+    run_and_release_process_group(main)
