@@ -51,7 +51,7 @@ def _build(config: dict):
     from transformers import BertModel, CLIPVisionModel
 
     from babelclip.trainers.data import build_embedded_dataset
-    from babelclip.trainers.demo import PRESETS, _model_arguments
+    from babelclip.trainers.demo import PRESETS, demo_model_arguments
     from babelclip.trainers.pipeline import build_cross_lingual_teacher, build_student, text_corpus
     from babelclip.trainers.tokenization import train_wordpiece_tokenizer
 
@@ -62,7 +62,7 @@ def _build(config: dict):
     workdir = Path(config["workdir"])
     tokenizer = train_wordpiece_tokenizer(text_corpus(dict(data), ["train", "bitext"]), vocab_size=settings.vocab_size)
     tokenizer.save_pretrained(workdir / "tokenizer")
-    model_args = _model_arguments(settings, workdir / "tokenizer", uni_modal_heads=True)
+    model_args = demo_model_arguments(settings, workdir / "tokenizer", uni_modal_heads=True)
     torch.manual_seed(0)
     student, processor = build_student(model_args, tokenizer)
     teacher = build_cross_lingual_teacher(model_args, tokenizer)

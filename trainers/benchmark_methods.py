@@ -12,10 +12,11 @@ Protocols:
 - `translate-train`: a student trained from scratch on images + English and (machine-)translated captions;
 - `english-only`: zero-shot stage 1, images + English captions only; the floor (the English model used as is on every
   language's queries) and the starting point of every zero-shot arm of a seed;
-- `zero-shot-full`: stage 2 from stage 1 on bitext only (every non-English language at once), full fine-tuning;
-  the frozen stage-1 model's English side is the source teacher (OPTICAL's setting);
-- `zero-shot-lora`: stage 2 from stage 1 as a LoRA adapter per language ([`adapt_language`]); English queries go
-  through the base (adapters off), so their numbers are the floor's.
+- `zero-shot-full`: stage 2 from stage 1 on bitext only (every non-English language at once, plus as many English
+  identity pairs, `SOURCE_REPLAY`), full fine-tuning; the frozen stage-1 model's English side is the source teacher
+  (OPTICAL's setting);
+- `zero-shot-lora`: stage 2 from stage 1 as a LoRA adapter per language ([`adapt_language`], the same English
+  replay); English queries go through the base (adapters off), so their numbers are the floor's.
 
 Per seed (folder `seed-<s>/`): the CL2CM cross-lingual teacher is trained once on bitext; the frozen CUSA teachers are
 exported from trained towers (as the demo does: the image teacher is the stage-1 model's vision tower, the text teacher
@@ -49,12 +50,12 @@ from typing import Any
 from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 
-from .adaptation import adapt_language
+from .adaptation import adapt_language, with_source_replay
 from .arguments import DEFAULT_LOSS_WEIGHTS, DistillationArguments
 from .benchmark_methods_report import recalls_by_language, write_benchmark_outputs
 from .data.embedded_lexicon import HIGH_RESOURCE_LANGUAGES, LOW_RESOURCE_LANGUAGES
 from .demo import PRESETS as DEMO_PRESETS
-from .demo import DemoSettings, _export_backbone, _model_arguments, _training_arguments, prepare_data
+from .demo import DemoSettings, demo_model_arguments, demo_training_arguments, export_backbone, prepare_data
 from .evaluation import evaluate_retrieval
 from .evaluation_run import load_model_and_processor
 from .pipeline import (
@@ -81,6 +82,9 @@ PROTOCOLS = (TRANSLATE_TRAIN, ENGLISH_ONLY, ZERO_SHOT_FULL, ZERO_SHOT_LORA)
 CUSA_LOSSES = frozenset({"cross_modal_soft_label", "uni_modal_soft_label"})
 TEACHER_LOSSES = ("contrastive", "optimal_transport")
 TEACHER_LOSS_WEIGHTS = (1.0, 0.5)
+# English identity pairs per bitext pair in both zero-shot protocols (`with_source_replay`): they hold English
+# where stage 1 put it while the text tower learns the other languages.
+SOURCE_REPLAY = 1.0
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,7 @@ def arm_training_arguments(
         teachers (`TeacherPaths`): the seed's teachers.
     """
     steps, learning_rate = _steps_and_learning_rate(arm.protocol, settings)
-    return _training_arguments(
+    return demo_training_arguments(
         replace(settings.model_and_data, seed=seed),
         Path(output_dir),
         steps,
@@ -302,7 +306,7 @@ class _SeedRun:
 
     def _new_student(self):
         set_seed(self.seed)
-        model_args = _model_arguments(self.settings.model_and_data, self.tokenizer_dir, uni_modal_heads=True)
+        model_args = demo_model_arguments(self.settings.model_and_data, self.tokenizer_dir, uni_modal_heads=True)
         return build_student(model_args, self.tokenizer)
 
     def train_cross_lingual_teacher(self) -> None:
@@ -310,9 +314,9 @@ class _SeedRun:
         if is_run_complete(folder):
             return
         set_seed(self.seed)
-        model_args = _model_arguments(self.settings.model_and_data, self.tokenizer_dir, uni_modal_heads=False)
+        model_args = demo_model_arguments(self.settings.model_and_data, self.tokenizer_dir, uni_modal_heads=False)
         teacher = build_cross_lingual_teacher(model_args, self.tokenizer)
-        args = _training_arguments(
+        args = demo_training_arguments(
             replace(self.settings.model_and_data, seed=self.seed),
             folder,
             self.settings.model_and_data.teacher_steps,
@@ -326,11 +330,11 @@ class _SeedRun:
         """The frozen CUSA teachers: the stage-1 model's vision tower and the cross-lingual teacher's text tower."""
         if not (Path(self.teachers.image_teacher) / "config.json").is_file():
             stage1, processor = build_student(ModelArguments(model_name_or_path=str(self.stage1_dir)), self.tokenizer)
-            _export_backbone(stage1.vision_model, processor.image_processor, Path(self.teachers.image_teacher))
+            export_backbone(stage1.vision_model, processor.image_processor, Path(self.teachers.image_teacher))
         if not (Path(self.teachers.text_teacher) / "config.json").is_file():
             teacher_args = ModelArguments(model_name_or_path=self.teachers.cross_lingual_teacher)
             teacher = build_cross_lingual_teacher(teacher_args, self.tokenizer)
-            _export_backbone(teacher.text_model, self.tokenizer, Path(self.teachers.text_teacher))
+            export_backbone(teacher.text_model, self.tokenizer, Path(self.teachers.text_teacher))
 
     def run_arm(self, name: str) -> dict[str, Any]:
         """Trains (or reads back) one arm and returns its nested test metrics."""
@@ -343,7 +347,7 @@ class _SeedRun:
         if arm.protocol == ZERO_SHOT_FULL:
             set_seed(self.seed)
             model, processor = build_student(ModelArguments(model_name_or_path=str(self.stage1_dir)), self.tokenizer)
-            train = self.splits["bitext"]
+            train = with_source_replay(self.splits["bitext"], SOURCE_REPLAY, seed=self.seed)
         else:
             model, processor = self._new_student()
             languages = [SOURCE_LANGUAGE] if arm.protocol == ENGLISH_ONLY else None
@@ -365,6 +369,7 @@ class _SeedRun:
                     language,
                     language_dir,
                     show_progress=False,
+                    source_replay=SOURCE_REPLAY,
                     **adapter_training_arguments(args),
                 )
                 model, processor = load_model_and_processor(str(self.stage1_dir), adapter)

@@ -91,7 +91,8 @@ PRESETS = {
 }
 
 
-def _model_arguments(settings: DemoSettings, tokenizer_dir: Path, uni_modal_heads: bool) -> ModelArguments:
+def demo_model_arguments(settings: DemoSettings, tokenizer_dir: Path, uni_modal_heads: bool) -> ModelArguments:
+    """The student of a demo preset: CLIP vision and BERT text towers of the preset's size, `tokenizer_dir`'s vocab."""
     heads = max(1, settings.hidden_size // 32)
     return ModelArguments(
         vision_config={
@@ -117,7 +118,10 @@ def _model_arguments(settings: DemoSettings, tokenizer_dir: Path, uni_modal_head
     )
 
 
-def _training_arguments(settings: DemoSettings, output_dir: Path, max_steps: int, **overrides) -> DistillationArguments:
+def demo_training_arguments(
+    settings: DemoSettings, output_dir: Path, max_steps: int, **overrides
+) -> DistillationArguments:
+    """The demo's training settings for one stage; `overrides` (e.g. `losses=[...]`) replace any of them."""
     values: dict[str, Any] = dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=settings.batch_size,
@@ -173,7 +177,7 @@ def languages_without_images_bitext(dataset: DatasetDict, source_replay: float =
     return with_source_replay(bitext, source_replay, seed=0)
 
 
-def _export_backbone(backbone, side_processor, folder: Path) -> str:
+def export_backbone(backbone, side_processor, folder: Path) -> str:
     """Saves one tower of a trained babelclip model as a plain AutoModel checkpoint (a frozen CUSA teacher)."""
     if not (folder / "config.json").is_file():
         backbone.save_pretrained(str(folder))
@@ -189,8 +193,8 @@ def run_demo(output_dir: str | Path, settings: DemoSettings = PRESETS["full"]) -
     write_json_atomically(asdict(settings), output_dir / "settings.json")
     dataset, tokenizer_dir = prepare_data(output_dir, settings)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    plain_model = _model_arguments(settings, tokenizer_dir, uni_modal_heads=False)
-    cusa_model = _model_arguments(settings, tokenizer_dir, uni_modal_heads=True)
+    plain_model = demo_model_arguments(settings, tokenizer_dir, uni_modal_heads=False)
+    cusa_model = demo_model_arguments(settings, tokenizer_dir, uni_modal_heads=True)
     validation_bitext = image_text_as_bitext(dataset["validation"])
 
     teacher_dir = output_dir / "teacher"
@@ -198,7 +202,7 @@ def run_demo(output_dir: str | Path, settings: DemoSettings = PRESETS["full"]) -
     teacher = build_cross_lingual_teacher(plain_model, tokenizer)
     train_and_evaluate(
         teacher,
-        _training_arguments(
+        demo_training_arguments(
             settings,
             teacher_dir,
             settings.teacher_steps,
@@ -216,7 +220,7 @@ def run_demo(output_dir: str | Path, settings: DemoSettings = PRESETS["full"]) -
     baseline, processor = build_student(plain_model, tokenizer)
     train_and_evaluate(
         baseline,
-        _training_arguments(settings, baseline_dir, settings.student_steps, losses=["contrastive"]),
+        demo_training_arguments(settings, baseline_dir, settings.student_steps, losses=["contrastive"]),
         processor,
         dataset["train"],
         dataset["validation"],
@@ -227,17 +231,17 @@ def run_demo(output_dir: str | Path, settings: DemoSettings = PRESETS["full"]) -
         ModelArguments(model_name_or_path=str(baseline_dir)), tokenizer
     )
     trained_teacher = build_cross_lingual_teacher(ModelArguments(model_name_or_path=str(teacher_dir)), tokenizer)
-    image_teacher = _export_backbone(
+    image_teacher = export_backbone(
         trained_baseline.vision_model, baseline_processor.image_processor, output_dir / "image_teacher"
     )
-    text_teacher = _export_backbone(trained_teacher.text_model, tokenizer, output_dir / "text_teacher")
+    text_teacher = export_backbone(trained_teacher.text_model, tokenizer, output_dir / "text_teacher")
 
     stage1_dir = output_dir / "student_distilled_stage1"
     set_seed(settings.seed)
     student, processor = build_student(cusa_model, tokenizer)
     train_and_evaluate(
         student,
-        _training_arguments(
+        demo_training_arguments(
             settings,
             stage1_dir,
             settings.student_steps,
@@ -256,7 +260,7 @@ def run_demo(output_dir: str | Path, settings: DemoSettings = PRESETS["full"]) -
     stage1_student, processor = build_student(ModelArguments(model_name_or_path=str(stage1_dir)), tokenizer)
     train_and_evaluate(
         stage1_student,
-        _training_arguments(
+        demo_training_arguments(
             settings,
             distilled_dir,
             settings.bitext_steps,

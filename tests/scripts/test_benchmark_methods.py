@@ -221,6 +221,27 @@ def test_ci_benchmark_reports_every_arm_and_language_from_runs_that_differ_only_
             assert _comparable(recorded[name]) == _comparable(recorded[names[0]]), f"{name} vs {names[0]}"
 
 
+def _steps_per_epoch(run_folder: Path) -> tuple[int, int]:
+    # The Trainer's own record: `epoch` is global_step / (update steps per epoch).
+    states = sorted(run_folder.glob("checkpoint-*/trainer_state.json"))
+    assert states, f"no checkpoint under {run_folder}"
+    state = json.loads(states[-1].read_text())
+    return round(state["global_step"] / state["epoch"]), state["train_batch_size"]
+
+
+@pytest.mark.slow
+def test_both_zero_shot_protocols_train_on_the_bitext_plus_as_many_english_identity_pairs(ci_run):
+    bitext = load_dataset_splits(str(ci_run / "data"))["bitext"]
+    seed_dir = ci_run / "seed-0"
+    steps, batch = _steps_per_epoch(seed_dir / "zs-mse")  # every language's bitext at once
+    assert len(bitext) > batch  # so that doubling the rows shows in the steps
+    assert steps == math.ceil(2 * len(bitext) / batch)
+    yoruba = bitext.filter(lambda row: row["language"] == "yo")
+    steps, batch = _steps_per_epoch(seed_dir / "lora-mse" / "yo")  # one language's adapter
+    assert len(yoruba) > batch
+    assert steps == math.ceil(2 * len(yoruba) / batch)
+
+
 @pytest.mark.slow
 def test_reported_numbers_are_the_saved_models_scores(ci_run):
     runs = json.loads((ci_run / "results.json").read_text())["runs"]
