@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,13 @@ def script_main(name: str):
 
 def script_command(name: str, *args: str) -> list[str]:
     return [sys.executable, str(SCRIPTS / f"{name}.py"), *args]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for the rendezvous of a multi-process launch."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def offline_env() -> dict[str, str]:

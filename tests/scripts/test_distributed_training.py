@@ -4,7 +4,6 @@ batch: in-batch negatives are gathered with gradients and DDP averages the gradi
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 
@@ -12,14 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.scripts.script_runner import ROOT, SCRIPTS, offline_env, run_script
+from tests.scripts.script_runner import ROOT, SCRIPTS, free_port, offline_env, run_script
 from tests.scripts.test_training_scripts import write_config
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _launch_two_processes(*args: str) -> subprocess.CompletedProcess:
@@ -30,7 +23,7 @@ def _launch_two_processes(*args: str) -> subprocess.CompletedProcess:
         "--config_file",
         str(SCRIPTS / "accelerate_configs" / "ddp_2proc_cpu.yaml"),
         "--main_process_port",
-        str(_free_port()),
+        str(free_port()),
         str(SCRIPTS / "train_student.py"),
         *args,
     ]

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,16 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.scripts.script_runner import free_port
 from tests.trainers.losses.ddp_contrastive_worker import SPLITS, build_model, loss_and_gradients
 
 WORKER = Path(__file__).with_name("ddp_contrastive_worker.py")
 REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -40,7 +34,7 @@ def test_two_processes_match_one_process_with_the_whole_batch(tmp_path: Path) ->
         "--dynamo_backend",
         "no",
         "--main_process_port",
-        str(_free_port()),
+        str(free_port()),
         str(WORKER),
         "--output",
         str(output),
