@@ -26,7 +26,7 @@ from typing import Any
 from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from ..trainers.reports import retrieval_markdown
+from ..trainers.evaluation.reports import retrieval_markdown
 from .eval_results import check_retrieval_results, result_languages, retrieval_eval_results
 from .losses import LossSpec, collect_citations, format_value, method_tags, summarize_losses
 

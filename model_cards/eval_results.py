@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from huggingface_hub import EvalResult
 
-from ..trainers.retrieval import IMAGE_TO_TEXT, MEAN, RSUM, TEXT_TO_IMAGE
+from ..trainers.evaluation.recall import IMAGE_TO_TEXT, MEAN, RSUM, TEXT_TO_IMAGE
 
 TASK_TYPES = {
     TEXT_TO_IMAGE: "text-to-image-retrieval",
@@ -53,7 +53,7 @@ def check_retrieval_results(retrieval_results: Mapping[str, Mapping] | None) -> 
 
     Args:
         retrieval_results (`Mapping[str, Mapping]`, *optional*):
-            One result of `babelclip.trainers.retrieval.multilingual_retrieval_metrics` per dataset name.
+            One result of `babelclip.trainers.evaluation.recall.multilingual_retrieval_metrics` per dataset name.
     """
     if retrieval_results is None:
         return {}

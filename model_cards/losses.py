@@ -10,23 +10,6 @@ from typing import Any
 
 from ..trainers.losses import LOSS_REGISTRY, DistillationLoss
 
-# The method each registered loss implements, as a reader of the card knows it (methods.md).
-LOSS_METHODS: dict[str, str] = {
-    "contrastive": "CLIP-style symmetric InfoNCE (multi-positive)",
-    "embedding_mse": "Embedding MSE distillation (Multilingual-CLIP)",
-    "relational_kd": "CL2CM relational cross-lingual distillation",
-    "cross_modal_soft_label": "CUSA cross-modal soft-label alignment (CSA)",
-    "uni_modal_soft_label": "CUSA uni-modal soft-label alignment (USA)",
-    "optimal_transport": "OPTICAL token-level optimal-transport distillation",
-}
-# Hub tags that let people find models trained with each paper's method.
-LOSS_TAGS: dict[str, str] = {
-    "relational_kd": "cl2cm",
-    "cross_modal_soft_label": "cusa",
-    "uni_modal_soft_label": "cusa",
-    "optimal_transport": "optical",
-}
-
 LossSpec = DistillationLoss | tuple
 
 
@@ -48,7 +31,15 @@ class LossSummary:
 
     @property
     def method(self) -> str:
-        return LOSS_METHODS.get(self.name, self.name)
+        """The method, as the loss class declares it (the name itself for a loss babelclip does not know)."""
+        loss_class = LOSS_REGISTRY.get(self.name)
+        return loss_class.method if loss_class is not None and loss_class.method else self.name
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The Hub tags of the loss's method, as its class declares them."""
+        loss_class = LOSS_REGISTRY.get(self.name)
+        return loss_class.tags if loss_class is not None else ()
 
     @property
     def citation_keys(self) -> list[str]:
@@ -112,7 +103,7 @@ def collect_citations(summaries: Sequence[LossSummary], extra: Iterable[str] = (
 
 def method_tags(summaries: Sequence[LossSummary]) -> list[str]:
     """Hub tags of the papers whose methods trained the model (`cl2cm`, `cusa`, `optical`)."""
-    return list(dict.fromkeys(LOSS_TAGS[s.name] for s in summaries if s.name in LOSS_TAGS))
+    return list(dict.fromkeys(tag for summary in summaries for tag in summary.tags))
 
 
 def format_value(value: Any) -> str:

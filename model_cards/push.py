@@ -1,18 +1,15 @@
 """Push an existing babelclip checkpoint folder (student, teacher or LoRA adapter) to the Hub with its model card.
 
 The card is written into the folder first (from its `config.json` / `adapter_config.json`, the run's
-`training_args.bin` when present, and an optional `metrics.json`), then the folder is uploaded with
-`huggingface_hub.HfApi.upload_folder`, leaving out the files only a resumed run needs (optimizer, scheduler, RNG).
+`training_record.json` when present, and an optional `metrics.json`), then the folder is uploaded with
+`huggingface_hub.HfApi.upload_folder`, leaving out the files only a resumed run needs (optimizer, scheduler, RNG) and
+the Trainer's pickled `training_args.bin` (never read here: unpickling a downloaded file can run code).
 
-Command line (`scripts/push_to_hub.py` calls `main`):
-
-    python scripts/push_to_hub.py --checkpoint runs/student --repo-id org/babelclip-multi30k \
-        --metrics runs/student/eval/metrics.json --dataset-name multi30k --private
+Command line: `babelclip push --checkpoint runs/student --repo_id org/babelclip-multi30k --metrics ...`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -24,10 +21,12 @@ from transformers import AutoConfig
 
 from .card import DEFAULT_LICENSE, build_model_card
 from .eval_results import TEXT_TO_IMAGE, check_retrieval_results
-from .trainer_card import MODEL_TYPE_KINDS, config_base_models, non_default_hyperparameters, write_model_card
+from .trainer_card import MODEL_TYPE_KINDS, config_base_models, write_model_card
+from .training_record import read_training_record
 
-# Only a resumed run reads these; a release does not need them.
-RESUME_ONLY_PATTERNS = [
+# Only a resumed run reads these, and the Trainer's pickle is never released: a release does not need them.
+NOT_RELEASED_PATTERNS = [
+    "training_args.bin",
     "optimizer.pt",
     "scheduler.pt",
     "scaler.pt",
@@ -37,7 +36,6 @@ RESUME_ONLY_PATTERNS = [
     "_*",
     ".*.tmp",
 ]
-TRAINING_ARGS_NAME = "training_args.bin"
 DEFAULT_COMMIT_MESSAGE = "Upload babelclip checkpoint"
 
 
@@ -106,20 +104,6 @@ def load_retrieval_results(path: str | os.PathLike, dataset_name: str = "evaluat
     return check_retrieval_results(metrics)
 
 
-def _training_losses_and_hyperparameters(folder: Path) -> tuple[list | None, dict | None]:
-    # training_args.bin is the run's pickled DistillationArguments (written by the Trainer next to the weights).
-    path = folder / TRAINING_ARGS_NAME
-    if not path.is_file():
-        return None, None
-    import torch
-
-    from ..trainers.trainer import loss_settings_from_arguments
-
-    args = torch.load(path, weights_only=False)
-    losses = [(name, weight, loss_settings_from_arguments(name, args)) for name, weight in args.weighted_losses.items()]
-    return losses, non_default_hyperparameters(args)
-
-
 def checkpoint_model_card(
     checkpoint: str | os.PathLike,
     repo_id: str,
@@ -131,7 +115,6 @@ def checkpoint_model_card(
     adapter_language: str | None = None,
     dataset_split: str | None = None,
     license: str = DEFAULT_LICENSE,
-    read_training_args: bool = True,
 ) -> ModelCard:
     """
     The card of a saved checkpoint folder.
@@ -147,8 +130,8 @@ def checkpoint_model_card(
         adapter_language (`str`, *optional*): the language an adapter adds (required for adapters).
         dataset_split (`str`, *optional*): the split the results were measured on.
         license (`str`, *optional*, defaults to `"apache-2.0"`): Hub license id.
-        read_training_args (`bool`, *optional*, defaults to `True`): read the losses and the non-default
-            hyperparameters from the folder's `training_args.bin` (a pickle: only for folders you trust).
+
+    The losses and the non-default hyperparameters come from the folder's `training_record.json` when present.
     """
     folder = Path(checkpoint)
     kind = checkpoint_kind(folder)
@@ -158,7 +141,9 @@ def checkpoint_model_card(
             base_models = [base] if base else []
         else:
             base_models = config_base_models(AutoConfig.from_pretrained(folder))
-    losses, hyperparameters = _training_losses_and_hyperparameters(folder) if read_training_args else (None, None)
+    record = read_training_record(folder)
+    losses = None if record is None else record.loss_specs()
+    hyperparameters = None if record is None else record.hyperparameters
     return build_model_card(
         kind,
         model_name=repo_id.split("/")[-1],
@@ -207,48 +192,6 @@ def push_checkpoint(
         repo_id=repo_url.repo_id,
         folder_path=str(folder),
         commit_message=commit_message,
-        ignore_patterns=list(RESUME_ONLY_PATTERNS),
+        ignore_patterns=list(NOT_RELEASED_PATTERNS),
         token=token,
     )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="Saved student, teacher or adapter folder.")
-    parser.add_argument("--repo-id", required=True, help="Hub repository, ORG/NAME.")
-    parser.add_argument("--metrics", help="metrics.json: one nested per-language result, or {dataset: result}.")
-    parser.add_argument("--dataset-name", default="evaluation", help="Name of the dataset a single result is for.")
-    parser.add_argument("--dataset-split", help="Split the metrics were measured on (e.g. test).")
-    parser.add_argument("--language", action="append", default=[], help="A language of the model (repeatable).")
-    parser.add_argument("--dataset", action="append", default=[], help="Hub id of a training dataset (repeatable).")
-    parser.add_argument("--base-model", action="append", help="Hub id of a base model (repeatable).")
-    parser.add_argument("--adapter-language", help="ISO 639 code of the language an adapter adds.")
-    parser.add_argument("--license", default=DEFAULT_LICENSE, help="Hub license id.")
-    parser.add_argument(
-        "--ignore-training-args", action="store_true", help="Do not read losses/hyperparameters from training_args.bin."
-    )
-    parser.add_argument("--private", action="store_true", help="Create the repository private.")
-    parser.add_argument("--commit-message", default=DEFAULT_COMMIT_MESSAGE)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    options = build_parser().parse_args(argv)
-    results = load_retrieval_results(options.metrics, options.dataset_name) if options.metrics else None
-    commit = push_checkpoint(
-        options.checkpoint,
-        options.repo_id,
-        private=True if options.private else None,
-        commit_message=options.commit_message,
-        retrieval_results=results,
-        languages=options.language,
-        datasets=options.dataset,
-        base_models=options.base_model,
-        adapter_language=options.adapter_language,
-        dataset_split=options.dataset_split,
-        license=options.license,
-        read_training_args=not options.ignore_training_args,
-    )
-    print(f"Pushed {options.checkpoint} to {getattr(commit, 'commit_url', options.repo_id)}")
-    return 0

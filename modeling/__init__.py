@@ -8,6 +8,7 @@ Importing this package registers the configs, models and processor with the Auto
 from transformers import AutoConfig, AutoModel, AutoProcessor
 
 from .configuration_babelclip import CrossLingualTeacherConfig, CrossModalStudentConfig
+from .dual_encoder_babelclip import DualEncoderParts, load_dual_encoder
 from .functional_babelclip import contrastive_loss, symmetric_contrastive_loss
 from .modeling_babelclip import CrossModalStudentModel
 from .modeling_babelclip_teacher import CrossLingualTeacherModel
@@ -29,7 +30,9 @@ __all__ = [
     "CrossModalStudentConfig",
     "CrossModalStudentModel",
     "CrossModalStudentOutput",
+    "DualEncoderParts",
     "contrastive_loss",
+    "load_dual_encoder",
     "symmetric_contrastive_loss",
 ]
 

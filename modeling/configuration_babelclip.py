@@ -1,4 +1,4 @@
-"""Configurations of the babelclip models: architecture only (sizes, pooling, projection, logit-scale init).
+"""Configurations of the babelclip models: architecture only (sizes, pooling, projections, logit scale / bias init).
 
 Loss settings live in the training arguments, never here. This file ships inside checkpoints: it imports only
 torch, transformers and the standard library.
@@ -9,7 +9,7 @@ from typing import ClassVar
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-TEXT_POOLINGS = ("mean", "cls", "pooler")
+TEXT_POOLINGS = ("mean", "cls", "pooler", "last")
 VISION_POOLINGS = ("pooler", "cls", "mean")
 
 
@@ -90,13 +90,19 @@ class CrossModalStudentConfig(_BabelClipTextConfigMixin, PreTrainedConfig):
         projection_dim (`int`, *optional*, defaults to 512):
             Size of the shared image-text embedding space.
         text_pooling (`str`, *optional*, defaults to `"mean"`):
-            How token states become one text vector: `"mean"` (over real tokens), `"cls"` (first token) or `"pooler"`
-            (the backbone's `pooler_output`).
+            How token states become one text vector: `"mean"` (over real tokens), `"cls"` (first token), `"pooler"`
+            (the backbone's `pooler_output`, e.g. CLIP's end-of-text token) or `"last"` (the last position, padding
+            included, as SigLIP pools).
+        text_projection_bias (`bool`, *optional*, defaults to `False`):
+            Give `text_projection` a bias (SigLIP's text head, imported as the projection, has one).
         vision_pooling (`str`, *optional*, defaults to `"pooler"`):
             How patch states become one image vector: `"pooler"` (the backbone's `pooler_output`), `"cls"` (first
             token) or `"mean"` (over all positions).
         logit_scale_init_value (`float`, *optional*, defaults to 2.6592):
             Initial value of the learnable log logit scale (CLIP's log(1 / 0.07)).
+        logit_bias_init_value (`float`, *optional*):
+            Initial value of a learnable logit bias added to every image-text logit, as SigLIP has; `None` (the
+            default) means no bias parameter. Softmax losses ignore a shared bias; sigmoid losses use it.
         uni_modal_heads (`bool`, *optional*, defaults to `False`):
             Add CUSA's uni-modal heads (`LayerNorm -> Linear` on the projected embeddings) for image-image and
             text-text similarity.
@@ -121,8 +127,10 @@ class CrossModalStudentConfig(_BabelClipTextConfigMixin, PreTrainedConfig):
     text_config: PreTrainedConfig | dict | None = None
     projection_dim: int = 512
     text_pooling: str = "mean"
+    text_projection_bias: bool = False
     vision_pooling: str = "pooler"
     logit_scale_init_value: float = 2.6592
+    logit_bias_init_value: float | None = None
     uni_modal_heads: bool = False
 
     def __post_init__(self, **kwargs):
@@ -143,7 +151,10 @@ class CrossLingualTeacherConfig(_BabelClipTextConfigMixin, PreTrainedConfig):
         projection_dim (`int`, *optional*, defaults to 512):
             Size of the sentence embedding space.
         text_pooling (`str`, *optional*, defaults to `"mean"`):
-            `"mean"` (over real tokens), `"cls"` (first token) or `"pooler"` (the backbone's `pooler_output`).
+            `"mean"` (over real tokens), `"cls"` (first token), `"pooler"` (the backbone's `pooler_output`) or
+            `"last"` (the last position, padding included, as SigLIP pools).
+        text_projection_bias (`bool`, *optional*, defaults to `False`):
+            Give `text_projection` a bias (SigLIP's text head, imported as the projection, has one).
         logit_scale_init_value (`float`, *optional*, defaults to 2.6592):
             Initial value of the learnable log logit scale.
 
@@ -164,6 +175,7 @@ class CrossLingualTeacherConfig(_BabelClipTextConfigMixin, PreTrainedConfig):
     text_config: PreTrainedConfig | dict | None = None
     projection_dim: int = 512
     text_pooling: str = "mean"
+    text_projection_bias: bool = False
     logit_scale_init_value: float = 2.6592
 
     def __post_init__(self, **kwargs):

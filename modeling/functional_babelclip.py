@@ -42,7 +42,8 @@ def pool_text_states(
         pooler_output (`torch.Tensor` of shape `(B, D)`, *optional*):
             The backbone's pooled output, needed by `pooling="pooler"`.
         pooling (`str`):
-            `"mean"` (over real tokens), `"cls"` (first token) or `"pooler"` (`pooler_output`).
+            `"mean"` (over real tokens), `"cls"` (first token), `"pooler"` (`pooler_output`) or `"last"` (the last
+            position whatever the mask says: SigLIP, trained on texts padded to a fixed length, pools there).
 
     Returns:
         `torch.Tensor` of shape `(B, D)`.
@@ -51,11 +52,13 @@ def pool_text_states(
         return masked_mean(last_hidden_state, attention_mask)
     if pooling == "cls":
         return last_hidden_state[:, 0]
+    if pooling == "last":
+        return last_hidden_state[:, -1]
     if pooling == "pooler":
         if pooler_output is None:
             raise ValueError("The text backbone returns no `pooler_output`; set `text_pooling` to 'mean' or 'cls'.")
         return pooler_output
-    raise ValueError(f"Unknown text pooling {pooling!r}; use 'mean', 'cls' or 'pooler'.")
+    raise ValueError(f"Unknown text pooling {pooling!r}; use 'mean', 'cls', 'pooler' or 'last'.")
 
 
 def pool_vision_states(
@@ -91,20 +94,25 @@ def pool_vision_states(
     raise ValueError(f"Unknown vision pooling {pooling!r}; use 'pooler', 'cls' or 'mean'.")
 
 
-def scaled_cosine_logits(first: torch.Tensor, second: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+def scaled_cosine_logits(
+    first: torch.Tensor, second: torch.Tensor, logit_scale: torch.Tensor, logit_bias: torch.Tensor | None = None
+) -> torch.Tensor:
     """
-    `logit_scale * cos(first, second)` for already L2-normalised embeddings.
+    `logit_scale * cos(first, second) (+ logit_bias)` for already L2-normalised embeddings.
 
     Args:
         first (`torch.Tensor` of shape `(B1, P)`), second (`torch.Tensor` of shape `(B2, P)`):
             Normalised embeddings.
         logit_scale (`torch.Tensor` of shape `()`):
             The exponentiated scale.
+        logit_bias (`torch.Tensor` of shape `()`, *optional*):
+            Added to every logit (SigLIP's learnable bias).
 
     Returns:
         `torch.Tensor` of shape `(B1, B2)`.
     """
-    return logit_scale * first @ second.t()
+    logits = logit_scale * (first @ second.t())
+    return logits if logit_bias is None else logits + logit_bias
 
 
 def contrastive_loss(logits: torch.Tensor) -> torch.Tensor:

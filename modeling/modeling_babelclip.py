@@ -5,11 +5,21 @@ texts by `logit_scale * cos`. Optional CUSA uni-modal heads give separate embedd
 similarity (arXiv 2403.05261).
 """
 
+import os
+
 import torch
 from torch import nn
 from transformers.utils import ModelOutput
 
 from .configuration_babelclip import CrossModalStudentConfig
+from .dual_encoder_babelclip import (
+    DualEncoderParts,
+    DualEncoderSource,
+    copy_logit_parameters,
+    copy_projection,
+    load_dual_encoder,
+    logit_settings,
+)
 from .functional_babelclip import (
     contrastive_loss,
     masked_mean,
@@ -17,11 +27,14 @@ from .functional_babelclip import (
     scaled_cosine_logits,
     symmetric_contrastive_loss,
 )
+from .modeling_babelclip_teacher import save_source_teacher
 from .modeling_base_babelclip import (
     BabelClipPreTrainedModel,
     build_backbone,
+    copy_backbone_weights,
     load_backbone_config,
-    load_pretrained_backbone,
+    load_pretrained_into,
+    tower_width,
 )
 from .outputs_babelclip import BabelClipImageOutput, CrossModalStudentOutput
 from .validation_babelclip import check_one_visual_input, check_pixel_values, check_same_batch_size, resolve_frame_mask
@@ -39,11 +52,30 @@ def _normalize(embeds: torch.Tensor | None) -> torch.Tensor | None:
     return None if embeds is None else nn.functional.normalize(embeds, dim=-1)
 
 
+def _reject_fixed_settings(config_kwargs: dict, parts: DualEncoderParts, keeps_text: bool) -> None:
+    """Raise for config arguments that `from_dual_encoder` takes from the source (overriding them breaks alignment)."""
+    fixed = {"vision_config", "text_config", "projection_dim", "vision_pooling"}
+    if keeps_text:
+        fixed |= {"text_pooling", "text_projection_bias"}
+    fixed |= set(logit_settings(parts))
+    clashes = sorted(fixed & set(config_kwargs))
+    if clashes:
+        raise ValueError(
+            f"`from_dual_encoder` takes {clashes} from the dual encoder ({parts.source}): drop them. Only the new "
+            "text tower's settings (with `text_model_name_or_path`), `uni_modal_heads` and logit settings the source "
+            "lacks can be chosen."
+        )
+
+
 class CrossModalStudentModel(BabelClipPreTrainedModel):
     r"""
     CLIP-style dual encoder: `vision_model` -> pooling -> `visual_projection` and `text_model` -> pooling ->
-    `text_projection`, a learnable `logit_scale`, and (with `config.uni_modal_heads`) `uni_visual_head` /
-    `uni_text_head`.
+    `text_projection`, a learnable `logit_scale`, with `config.logit_bias_init_value` a learnable `logit_bias`
+    (SigLIP's), and with `config.uni_modal_heads` `uni_visual_head` / `uni_text_head`.
+
+    Start it from an aligned CLIP / SigLIP with [`~CrossModalStudentModel.from_dual_encoder`] (towers, projections,
+    logit scale and bias kept), or from two unaligned backbones with
+    [`~CrossModalStudentModel.from_vision_text_pretrained`].
 
     Example:
 
@@ -66,8 +98,12 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
     def __init__(self, config: CrossModalStudentConfig):
         super().__init__(config)
         self.vision_model = build_backbone(config.vision_config)
-        self.visual_projection = nn.Linear(config.vision_config.hidden_size, config.projection_dim, bias=False)
+        self.visual_projection = nn.Linear(tower_width(config.vision_config), config.projection_dim, bias=False)
         self._init_text_tower(config)
+        if config.logit_bias_init_value is None:
+            self.logit_bias = None
+        else:
+            self.logit_bias = nn.Parameter(torch.tensor(float(config.logit_bias_init_value)))
         if config.uni_modal_heads:
             self.uni_visual_head = _uni_modal_head(config.projection_dim)
             self.uni_text_head = _uni_modal_head(config.projection_dim)
@@ -166,7 +202,8 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
             frame_mask (`torch.BoolTensor` of shape `(B_img, T)`, *optional*):
                 Valid frames of `frames`.
             return_loss (`bool`, *optional*, defaults to `False`):
-                Also return CLIP's symmetric InfoNCE (text i matches image i; needs `B_img == B_txt`).
+                Also return CLIP's symmetric InfoNCE (text i matches image i; needs `B_img == B_txt`). The logits
+                include `logit_bias` when the model has one; the InfoNCE is unchanged by it.
             text_only (`bool`, *optional*, defaults to `False`):
                 Encode the texts alone: no visual input is taken and the image fields and logits are `None`. This is
                 the path of bitext-only training, which must still call the (possibly DDP-wrapped) `forward`.
@@ -197,7 +234,8 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
         image_normed = _normalize(image.image_embeds)
         text_normed = _normalize(text.text_embeds)
         logit_scale = self.logit_scale.exp()
-        logits_per_text = scaled_cosine_logits(text_normed, image_normed, logit_scale)
+        logits_per_text = scaled_cosine_logits(text_normed, image_normed, logit_scale, self.logit_bias)
+        # A bias shared by all logits cancels in the softmax, so InfoNCE does not train it (sigmoid losses do).
         loss = symmetric_contrastive_loss(logits_per_text) if return_loss else None
 
         return CrossModalStudentOutput(
@@ -211,6 +249,7 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
             uni_image_embeds=_normalize(image.uni_image_embeds),
             uni_text_embeds=_normalize(text.uni_text_embeds),
             logit_scale=logit_scale,
+            logit_bias=self.logit_bias,
             text_model_output=text_backbone_output,
             vision_model_output=vision_backbone_output,
         )
@@ -236,6 +275,7 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
             text_attention_mask=text.attention_mask,
             uni_text_embeds=_normalize(text.uni_text_embeds),
             logit_scale=self.logit_scale.exp(),
+            logit_bias=self.logit_bias,
             text_model_output=text_backbone_output,
         )
 
@@ -245,7 +285,8 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
     ) -> "CrossModalStudentModel":
         r"""
         Start a student from two pretrained backbones, copying their weights exactly; the projections, the logit
-        scale and the uni-modal heads are newly initialised.
+        scale and the uni-modal heads are newly initialised, even when both come from one aligned CLIP. To keep an
+        aligned dual encoder's projections and logit scale use [`~CrossModalStudentModel.from_dual_encoder`].
 
         Args:
             vision_model_name_or_path (`str`):
@@ -269,8 +310,107 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
             vision_config=vision_config.to_dict(), text_config=text_config.to_dict(), **config_kwargs
         )
         model = cls(config)
-        vision = load_pretrained_backbone(vision_model_name_or_path, vision_config, config.vision_pooling == "pooler")
-        text = load_pretrained_backbone(text_model_name_or_path, text_config, config.text_pooling == "pooler")
-        model.vision_model.load_state_dict(vision.state_dict())
-        model.text_model.load_state_dict(text.state_dict())
+        load_pretrained_into(
+            model.vision_model, vision_model_name_or_path, vision_config, config.vision_pooling == "pooler"
+        )
+        load_pretrained_into(model.text_model, text_model_name_or_path, text_config, config.text_pooling == "pooler")
+        return model
+
+    @classmethod
+    def from_dual_encoder(
+        cls,
+        name_or_path: DualEncoderSource,
+        text_model_name_or_path: str | None = None,
+        source_teacher_dir: str | os.PathLike | None = None,
+        **config_kwargs,
+    ) -> "CrossModalStudentModel":
+        r"""
+        Import an aligned dual encoder with its alignment intact: the towers, both projections, the logit scale and
+        SigLIP's logit bias are copied exactly, so `get_image_features` / `get_text_features` equal the source's.
+
+        How each source maps (see `dual_encoder_babelclip.py`): `CLIPModel` and the
+        `CLIPVisionModelWithProjection` + `CLIPTextModelWithProjection` pair pool text at the first end-of-text token
+        (`text_pooling="pooler"`); `AltCLIPModel` and `ChineseCLIPModel` at the first token (`"cls"`); `SiglipModel`
+        at the last position (`"last"`), its text `head` becoming `text_projection` (with a bias). Images always use
+        the tower's `pooler_output`. Where the source has no projection (SigLIP's vision side) `visual_projection` is
+        an identity `Linear`: the same features, and still trainable. A pair of towers has no logit scale: the
+        student's comes from `logit_scale_init_value`. SigLIP pools the last position, padding included, so feed it
+        texts padded as it was trained (`processor(text=..., padding="max_length", max_length=64)`).
+
+        Args:
+            name_or_path (`str`, `os.PathLike` or a `(vision, text)` pair of them):
+                Folder / Hub id of a `CLIPModel`, `SiglipModel`, `AltCLIPModel` or `ChineseCLIPModel`, or a
+                `(CLIPVisionModelWithProjection, CLIPTextModelWithProjection)` pair of folders / Hub ids.
+            text_model_name_or_path (`str`, *optional*):
+                An encoder-only text model (e.g. XLM-R, multilingual-e5) that replaces the source's text tower: its
+                weights are copied exactly and a new, randomly initialised `text_projection` maps its pooled states
+                (`text_pooling`, default `"mean"`) into the dual encoder's space, to be trained (e.g. distilled from
+                the source's English text side, see `source_teacher_dir`).
+            source_teacher_dir (`str` or `os.PathLike`, *optional*):
+                With `text_model_name_or_path`: save the source's English text side here as a
+                [`CrossLingualTeacherModel`] (see [`CrossLingualTeacherModel.from_dual_encoder`]) with the source's
+                tokenizer when its folder has one; it is the teacher the new text tower learns from.
+            config_kwargs (*optional*):
+                Other [`CrossModalStudentConfig`] arguments: `uni_modal_heads`; `text_pooling` with
+                `text_model_name_or_path`; `logit_scale_init_value` / `logit_bias_init_value` where the source has
+                none. What the source fixes (sizes, projections, poolings it needs) cannot be overridden.
+
+        Example:
+
+        ```python
+        >>> from babelclip.modeling import BabelClipProcessor, CrossModalStudentModel
+
+        >>> clip = CrossModalStudentModel.from_dual_encoder("openai/clip-vit-base-patch32")
+        >>> student = CrossModalStudentModel.from_dual_encoder(
+        ...     "google/siglip-base-patch16-224",
+        ...     text_model_name_or_path="FacebookAI/xlm-roberta-base",
+        ...     source_teacher_dir="siglip-english-teacher",
+        ... )
+        >>> processor = BabelClipProcessor.from_dual_encoder(
+        ...     "google/siglip-base-patch16-224", text_model_name_or_path="FacebookAI/xlm-roberta-base"
+        ... )
+        ```"""
+        parts = load_dual_encoder(name_or_path)
+        keeps_text = text_model_name_or_path is None
+        parts.require("vision", "the student keeps the source's vision side; pass a full dual encoder or a pair.")
+        if keeps_text:
+            parts.require("text", "pass a full dual encoder or a (vision, text) pair, or a `text_model_name_or_path`.")
+            if source_teacher_dir is not None:
+                raise ValueError(
+                    "`source_teacher_dir` saves the English text side a new text tower learns from: it needs "
+                    "`text_model_name_or_path`. For the teacher alone use `CrossLingualTeacherModel.from_dual_encoder`."
+                )
+        elif source_teacher_dir is not None:
+            parts.require("text", "the source teacher is the source's text side; pass a (vision, text) pair.")
+        _reject_fixed_settings(config_kwargs, parts, keeps_text)
+
+        if keeps_text:
+            text_config = parts.text_model.config
+            text_settings = {"text_pooling": parts.text_pooling, "text_projection_bias": parts.text_projection_bias}
+        else:
+            text_config = load_backbone_config(text_model_name_or_path, "text")
+            text_settings = {}
+        config = cls.config_class(
+            vision_config=parts.vision_model.config.to_dict(),
+            text_config=text_config.to_dict(),
+            projection_dim=parts.projection_dim,
+            vision_pooling="pooler",
+            **text_settings,
+            **logit_settings(parts),
+            **config_kwargs,
+        )
+        model = cls(config)
+        copy_backbone_weights(model.vision_model, parts.vision_model, True, f"{parts.source}'s vision tower")
+        copy_projection(model.visual_projection, parts.visual_projection)
+        if keeps_text:
+            copy_backbone_weights(
+                model.text_model, parts.text_model, config.text_pooling == "pooler", f"{parts.source}'s text tower"
+            )
+            copy_projection(model.text_projection, parts.text_projection)
+        else:
+            needs_pooler = config.text_pooling == "pooler"
+            load_pretrained_into(model.text_model, text_model_name_or_path, text_config, needs_pooler)
+        copy_logit_parameters(model, parts)
+        if source_teacher_dir is not None:
+            save_source_teacher(parts, source_teacher_dir)
         return model

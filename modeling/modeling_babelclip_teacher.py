@@ -2,16 +2,32 @@
 and target sentences, returning pooled embeddings, projected token states (for word-level optimal transport, computed
 by the trainer) and the instance-level InfoNCE over source-target pairs."""
 
+import os
+
 import torch
 from torch import nn
 
 from .configuration_babelclip import CrossLingualTeacherConfig
+from .dual_encoder_babelclip import (
+    DualEncoderParts,
+    DualEncoderSource,
+    copy_logit_parameters,
+    copy_projection,
+    load_dual_encoder,
+    load_source_tokenizer,
+    logit_settings,
+)
 from .functional_babelclip import scaled_cosine_logits, symmetric_contrastive_loss
-from .modeling_base_babelclip import BabelClipPreTrainedModel, load_backbone_config, load_pretrained_backbone
+from .modeling_base_babelclip import (
+    BabelClipPreTrainedModel,
+    copy_backbone_weights,
+    load_backbone_config,
+    load_pretrained_into,
+)
 from .outputs_babelclip import CrossLingualTeacherOutput
 from .validation_babelclip import check_same_batch_size
 
-__all__ = ["CrossLingualTeacherModel"]
+__all__ = ["CrossLingualTeacherModel", "save_source_teacher"]
 
 
 class CrossLingualTeacherModel(BabelClipPreTrainedModel):
@@ -124,6 +140,66 @@ class CrossLingualTeacherModel(BabelClipPreTrainedModel):
         text_config = load_backbone_config(text_model_name_or_path, "text")
         config = cls.config_class(text_config=text_config.to_dict(), **config_kwargs)
         model = cls(config)
-        text = load_pretrained_backbone(text_model_name_or_path, text_config, config.text_pooling == "pooler")
-        model.text_model.load_state_dict(text.state_dict())
+        load_pretrained_into(model.text_model, text_model_name_or_path, text_config, config.text_pooling == "pooler")
         return model
+
+    @classmethod
+    def from_dual_encoder(cls, name_or_path: DualEncoderSource) -> "CrossLingualTeacherModel":
+        r"""
+        The English text side of an aligned dual encoder as a teacher: its text tower, pooling, projection and logit
+        scale, copied exactly, so `get_text_features` equals the source's `get_text_features`.
+
+        The projection is applied to every token too: `source_token_embeds` (and `encode_text(...).text_token_embeds`)
+        are the text tower's token states mapped into the dual encoder's shared image-text space. That is how the
+        teacher's token states reach the space a student's projected token states live in, for word-level optimal
+        transport distillation. (For SigLIP the projection is its text `head`, see
+        `CrossModalStudentModel.from_dual_encoder`.)
+
+        Args:
+            name_or_path (`str`, `os.PathLike` or a `(vision, text)` pair of them):
+                A `CLIPModel`, `SiglipModel`, `AltCLIPModel` or `ChineseCLIPModel` folder / Hub id, a
+                `(CLIPVisionModelWithProjection, CLIPTextModelWithProjection)` pair, or a
+                `CLIPTextModelWithProjection` alone.
+
+        Example:
+
+        ```python
+        >>> teacher = CrossLingualTeacherModel.from_dual_encoder("openai/clip-vit-base-patch32")
+        >>> tokens = tokenizer(["a photo of a dog"], padding=True, return_tensors="pt")
+        >>> teacher.get_text_features(tokens.input_ids, tokens.attention_mask).shape
+        torch.Size([1, 512])
+        ```"""
+        return cls.from_dual_encoder_parts(load_dual_encoder(name_or_path))
+
+    @classmethod
+    def from_dual_encoder_parts(cls, parts: DualEncoderParts) -> "CrossLingualTeacherModel":
+        """[`~CrossLingualTeacherModel.from_dual_encoder`] for a dual encoder already loaded by `load_dual_encoder`."""
+        parts.require("text", "the teacher is a dual encoder's text side; pass one that has it.")
+        config = cls.config_class(
+            text_config=parts.text_model.config.to_dict(),
+            projection_dim=parts.projection_dim,
+            text_pooling=parts.text_pooling,
+            text_projection_bias=parts.text_projection_bias,
+            # Text-text logits have no use for SigLIP's image-text bias.
+            **logit_settings(parts, include_bias=False),
+        )
+        model = cls(config)
+        copy_backbone_weights(
+            model.text_model, parts.text_model, config.text_pooling == "pooler", f"{parts.source}'s text tower"
+        )
+        copy_projection(model.text_projection, parts.text_projection)
+        copy_logit_parameters(model, parts)
+        return model
+
+
+def save_source_teacher(parts: DualEncoderParts, directory: str | os.PathLike) -> CrossLingualTeacherModel:
+    """
+    Save a dual encoder's text side as a [`CrossLingualTeacherModel`] in `directory`, with the source's own tokenizer
+    when its folder has one, and return the teacher.
+    """
+    teacher = CrossLingualTeacherModel.from_dual_encoder_parts(parts)
+    teacher.save_pretrained(directory)
+    tokenizer = load_source_tokenizer(parts.text_path)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(directory)
+    return teacher

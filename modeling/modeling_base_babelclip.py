@@ -2,6 +2,7 @@
 scale, weight initialisation and exact loading of pretrained backbones."""
 
 import torch
+import transformers
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
@@ -11,10 +12,34 @@ from .functional_babelclip import pool_text_states
 from .outputs_babelclip import BabelClipTextOutput
 from .validation_babelclip import resolve_attention_mask
 
+# Towers of aligned dual encoders that `AutoModel` does not map (it maps only their composite models): the class that
+# builds each from its own config, by name in the `transformers` namespace.
+TOWER_CLASSES_OUTSIDE_AUTOMODEL = {
+    "siglip_text_model": "SiglipTextModel",
+    "altclip_text_model": "AltCLIPTextModel",
+    "altclip_vision_model": "AltCLIPVisionModel",
+    "chinese_clip_text_model": "ChineseCLIPTextModel",
+}
+
+# Towers whose token states are not `hidden_size` wide: AltCLIP's text tower maps them to `project_dim` itself.
+OUTPUT_WIDTH_FIELDS = {"altclip_text_model": "project_dim"}
+
+
+def backbone_class(config: PreTrainedConfig) -> type[PreTrainedModel] | type[AutoModel]:
+    """The class that builds / loads a tower for `config`: `AutoModel`, or the tower class AutoModel does not map."""
+    name = TOWER_CLASSES_OUTSIDE_AUTOMODEL.get(config.model_type)
+    return AutoModel if name is None else getattr(transformers, name)
+
+
+def tower_width(config: PreTrainedConfig) -> int:
+    """The width of the states (`last_hidden_state`, `pooler_output`) the tower built from `config` returns."""
+    return getattr(config, OUTPUT_WIDTH_FIELDS.get(config.model_type, "hidden_size"))
+
 
 def build_backbone(config: PreTrainedConfig) -> PreTrainedModel:
-    """A randomly initialised AutoModel for `config` that shares the config object (so edits on the parent reach it)."""
-    backbone = AutoModel.from_config(config)
+    """A randomly initialised tower for `config` that shares the config object (so edits on the parent reach it)."""
+    model_class = backbone_class(config)
+    backbone = model_class.from_config(config) if model_class is AutoModel else model_class._from_config(config)
     backbone.config = config
     return backbone
 
@@ -49,15 +74,47 @@ def load_pretrained_backbone(name_or_path: str, config: PreTrainedConfig, needs_
     Returns:
         `PreTrainedModel`: the backbone with the checkpoint's weights.
     """
-    backbone, info = AutoModel.from_pretrained(name_or_path, config=config, output_loading_info=True)
-    missing = [key for key in info["missing_keys"] if needs_pooler or "pooler" not in key]
+    backbone, info = backbone_class(config).from_pretrained(name_or_path, config=config, output_loading_info=True)
+    check_missing_weights(info["missing_keys"], needs_pooler, f"The checkpoint {name_or_path!r}", config.model_type)
+    return backbone
+
+
+def load_pretrained_into(
+    target: PreTrainedModel, name_or_path: str, config: PreTrainedConfig, needs_pooler: bool
+) -> None:
+    """Copy a checkpoint's tower weights exactly into `target` (built from `config`); see `load_pretrained_backbone`."""
+    target.load_state_dict(load_pretrained_backbone(name_or_path, config, needs_pooler).state_dict())
+
+
+def check_missing_weights(missing_keys: list[str], needs_pooler: bool, source: str, model_type: str) -> None:
+    """Raise if weights a tower uses are missing; a missing pooler is fine when the pooling does not use it."""
+    missing = [key for key in missing_keys if needs_pooler or "pooler" not in key]
     if missing:
         raise ValueError(
-            f"The checkpoint {name_or_path!r} lacks weights of its `{config.model_type}` backbone: "
-            f"{sorted(missing)[:8]}. Pass a checkpoint of that tower (or, if only the pooler is missing, choose "
-            "a 'mean' or 'cls' pooling)."
+            f"{source} lacks weights of its `{model_type}` backbone: {sorted(missing)[:8]}. Pass a checkpoint of "
+            "that tower (or, if only the pooler is missing, choose a 'mean' or 'cls' pooling)."
         )
-    return backbone
+
+
+def copy_backbone_weights(target: PreTrainedModel, source: nn.Module, needs_pooler: bool, name: str) -> None:
+    """
+    Copy a loaded tower's weights into a babelclip tower of the same config, exactly.
+
+    Args:
+        target (`PreTrainedModel`):
+            The babelclip tower, from [`build_backbone`].
+        source (`nn.Module`):
+            The loaded tower. It may lack the pooler (ChineseCLIP builds its text tower without one) when
+            `needs_pooler` is false.
+        needs_pooler (`bool`):
+            Whether the pooling uses the pooler's weights.
+        name (`str`):
+            What `source` is, for the error message.
+    """
+    result = target.load_state_dict(source.state_dict(), strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"{name} has weights the babelclip tower lacks: {sorted(result.unexpected_keys)[:8]}.")
+    check_missing_weights(result.missing_keys, needs_pooler, name, target.config.model_type)
 
 
 class BabelClipPreTrainedModel(PreTrainedModel):
@@ -75,14 +132,18 @@ class BabelClipPreTrainedModel(PreTrainedModel):
 
     def _init_text_tower(self, config: PreTrainedConfig) -> None:
         self.text_model = build_backbone(config.text_config)
-        self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim, bias=False)
+        self.text_projection = nn.Linear(
+            tower_width(config.text_config), config.projection_dim, bias=config.text_projection_bias
+        )
         self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
 
     def _init_weights(self, module: nn.Module) -> None:
         # Backbones are initialised by their own `_init_weights` (transformers dispatches per sub-model);
-        # this covers the projections, the uni-modal heads and the logit scale.
+        # this covers the projections, the uni-modal heads, the logit scale and the logit bias.
         if module is self:
             init.constant_(self.logit_scale, self.config.logit_scale_init_value)
+            if getattr(self, "logit_bias", None) is not None:
+                init.constant_(self.logit_bias, self.config.logit_bias_init_value)
         elif isinstance(module, nn.Linear):
             init.normal_(module.weight, mean=0.0, std=module.in_features**-0.5)
             if module.bias is not None:

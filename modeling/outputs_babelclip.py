@@ -55,7 +55,7 @@ class CrossModalStudentOutput(ModelOutput):
     loss (`torch.FloatTensor` of shape `()`, *optional*):
         Symmetric InfoNCE over the image-text logits, when `return_loss=True`.
     logits_per_image (`torch.FloatTensor` of shape `(B_img, B_txt)`):
-        `logit_scale * cos(image_embeds, text_embeds)`.
+        `logit_scale * cos(image_embeds, text_embeds)`, plus `logit_bias` when the model has one.
     logits_per_text (`torch.FloatTensor` of shape `(B_txt, B_img)`):
         The transpose of `logits_per_image`.
     image_embeds (`torch.FloatTensor` of shape `(B_img, P)`):
@@ -72,6 +72,8 @@ class CrossModalStudentOutput(ModelOutput):
         L2-normalised uni-modal text embeddings (CUSA); `None` without uni-modal heads.
     logit_scale (`torch.FloatTensor` of shape `()`):
         The exponentiated logit scale.
+    logit_bias (`torch.FloatTensor` of shape `()`, *optional*):
+        The learnable logit bias (SigLIP's); `None` when the model has none.
     text_model_output (`ModelOutput`):
         The text backbone's output.
     vision_model_output (`ModelOutput`):
@@ -88,6 +90,7 @@ class CrossModalStudentOutput(ModelOutput):
     uni_image_embeds: torch.Tensor | None = None
     uni_text_embeds: torch.Tensor | None = None
     logit_scale: torch.Tensor | None = None
+    logit_bias: torch.Tensor | None = None
     text_model_output: ModelOutput | None = None
     vision_model_output: ModelOutput | None = None
 

@@ -4,8 +4,10 @@ that turn texts, images and videos (lists of frames) into the student's inputs. 
 from collections.abc import Sequence
 
 import torch
-from transformers import ProcessorMixin
+from transformers import AutoImageProcessor, AutoTokenizer, ProcessorMixin
 from transformers.feature_extraction_utils import BatchFeature
+
+from .dual_encoder_babelclip import DualEncoderSource, dual_encoder_paths
 
 __all__ = ["BabelClipProcessor"]
 
@@ -33,6 +35,41 @@ class BabelClipProcessor(ProcessorMixin):
 
     def __init__(self, image_processor=None, tokenizer=None, **kwargs):
         super().__init__(image_processor, tokenizer)
+
+    @classmethod
+    def from_dual_encoder(
+        cls, name_or_path: DualEncoderSource, text_model_name_or_path: str | None = None
+    ) -> "BabelClipProcessor":
+        r"""
+        The processor of a student made by `CrossModalStudentModel.from_dual_encoder` with the same arguments: the dual
+        encoder's own image processor, in its PIL backend (never torchvision, whatever is installed), and the
+        tokenizer of the text tower the student ends up with.
+
+        Args:
+            name_or_path (`str`, `os.PathLike` or a `(vision, text)` pair of them):
+                The dual encoder; its (vision side's) folder / Hub id must hold an image processor config.
+            text_model_name_or_path (`str`, *optional*):
+                The text encoder that replaces the source's text tower: its tokenizer is used. Otherwise the dual
+                encoder's (text side's) tokenizer is.
+
+        Example:
+
+        ```python
+        >>> processor = BabelClipProcessor.from_dual_encoder(
+        ...     "openai/clip-vit-base-patch32", text_model_name_or_path="FacebookAI/xlm-roberta-base"
+        ... )
+        >>> processor.save_pretrained("my-student")
+        ```"""
+        vision_path, text_path = dual_encoder_paths(name_or_path)
+        image_processor = AutoImageProcessor.from_pretrained(vision_path, backend="pil")
+        if getattr(image_processor, "backend", "pil") != "pil":
+            raise ValueError(
+                f"{vision_path!r} gave the `{type(image_processor).__name__}` image processor (backend "
+                f"{image_processor.backend!r}), but babelclip processors use a PIL one: build it yourself (e.g. "
+                "`CLIPImageProcessorPil`)."
+            )
+        tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path or text_path)
+        return cls(image_processor=image_processor, tokenizer=tokenizer)
 
     def __call__(
         self,

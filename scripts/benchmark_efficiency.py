@@ -51,8 +51,9 @@ def _build(config: dict):
     from transformers import BertModel, CLIPVisionModel
 
     from babelclip.trainers.data import build_embedded_dataset
-    from babelclip.trainers.demo import PRESETS, demo_model_arguments
-    from babelclip.trainers.pipeline import build_cross_lingual_teacher, build_student, text_corpus
+    from babelclip.trainers.data.splits import text_corpus
+    from babelclip.trainers.recipes.builders import build_cross_lingual_teacher, build_student
+    from babelclip.trainers.recipes.demo import PRESETS, demo_model_arguments
     from babelclip.trainers.tokenization import train_wordpiece_tokenizer
 
     settings = PRESETS["full"]

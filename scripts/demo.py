@@ -1,4 +1,4 @@
-"""The main job in one command (see `babelclip.trainers.demo` for the stages):
+"""The main job in one command (see `babelclip.trainers.recipes.demo` for the stages); the same as `babelclip demo`.
 
     python scripts/demo.py --output-dir runs/demo
 
@@ -8,24 +8,9 @@ embedded dataset, evaluates both students per language on its test split, and le
 again: finished stages are skipped and the running one resumes from its last checkpoint.
 """
 
-from __future__ import annotations
+from babelclip.trainers.cli.main import command_script
 
-import argparse
-from pathlib import Path
-
-from babelclip.trainers.demo import PRESETS, run_demo, summarize
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", default="runs/demo", help="Where every stage, checkpoint and report goes.")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="full", help="'ci' is a seconds-long smoke run.")
-    args = parser.parse_args(argv)
-    result = run_demo(args.output_dir, PRESETS[args.preset])
-    print(Path(result["report"]).read_text())
-    print(summarize(result))
-    return result
-
+main, run_as_script = command_script("demo")
 
 if __name__ == "__main__":
-    main()
+    run_as_script()

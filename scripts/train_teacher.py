@@ -4,19 +4,12 @@
     python scripts/train_teacher.py --config scripts/configs/teacher.yaml
     accelerate launch --config_file scripts/accelerate_configs/ddp_bf16.yaml scripts/train_teacher.py --config cfg.yaml
 
-Evaluation is bitext retrieval per language (target sentence -> its source sentence, and back).
-Re-running the same command resumes an interrupted run.
+The same as `babelclip train-teacher`. Evaluation is bitext retrieval per language. Re-running resumes.
 """
 
-from __future__ import annotations
+from babelclip.trainers.cli.main import command_script
 
-from babelclip.trainers.launching import run_and_release_process_group
-from babelclip.trainers.pipeline import run_training_stage
-
-
-def main(argv: list[str] | None = None) -> dict:
-    return run_training_stage("teacher", argv)
-
+main, run_as_script = command_script("train-teacher")
 
 if __name__ == "__main__":
-    run_and_release_process_group(main)
+    run_as_script()

@@ -1,48 +1,31 @@
-"""babelclip training: losses, DistillationArguments, DistillationTrainer, collators, data and evaluation."""
+"""babelclip training and everything around it, one subpackage per concern (lower layers never import higher ones):
 
-from .arguments import DEFAULT_LOSS_WEIGHTS, DistillationArguments
-from .collators import DistillationCollator
-from .evaluation import encode_retrieval_dataset, evaluate_retrieval
-from .teachers import Teachers, load_teachers
-from .trainer import DistillationTrainer, LossComposer
+- `common`: atomic writes, lazy exports, config values;
+- `data`: the schema (it owns the column names), languages, splits, bitext views, layout loaders, the embedded
+  dataset; `tokenization`: WordPiece training, coverage;
+- `losses`: one module per loss and a registry; `evaluation`: recall, batch encoding, reports;
+- `checkpoints`: loading saved models (+ adapters);
+- `training`: arguments, collator, teachers, the `DistillationTrainer`, resumable runs;
+- `search`: galleries and indexes; `adaptation`: LoRA language adapters;
+- `recipes`: presets, model builders, the demo and the methods benchmark; `cli`: the `babelclip` command.
 
-# LoRA language adaptation (peft) and gallery search are imported on first use: `import babelclip.trainers` stays light.
-_LAZY = {
-    "adapt_language": "adaptation",
-    "language_lora_config": "adaptation",
-    "load_language_adapters": "adaptation",
-    "merge_language_adapter": "adaptation",
-    "tokenizer_coverage": "tokenizer_coverage",
-    "GallerySearcher": "search",
-    "encode_gallery": "search",
-    "load_gallery": "search",
+Names below are imported on first use, so `import babelclip.trainers` stays light.
+"""
+
+from .common.lazy import lazy_exports
+
+_MODULES = {
+    ".training.arguments": ("DistillationArguments",),
+    ".training.settings": ("DistillationSettings",),
+    ".training.collator": ("DistillationCollator",),
+    ".training.trainer": ("DistillationTrainer", "LossComposer"),
+    ".training.teachers": ("Teachers", "load_teachers"),
+    ".evaluation.retrieval": ("encode_retrieval_dataset", "evaluate_retrieval"),
+    ".adaptation.adapt": ("adapt_language",),
+    ".adaptation.lora": ("language_lora_config",),
+    ".adaptation.adapters": ("load_language_adapters", "merge_language_adapter"),
+    ".tokenization.coverage": ("tokenizer_coverage",),
+    ".search.searcher": ("GallerySearcher",),
+    ".search.gallery": ("encode_gallery", "load_gallery"),
 }
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = [
-    "DEFAULT_LOSS_WEIGHTS",
-    "DistillationArguments",
-    "DistillationCollator",
-    "DistillationTrainer",
-    "GallerySearcher",
-    "LossComposer",
-    "Teachers",
-    "adapt_language",
-    "encode_gallery",
-    "encode_retrieval_dataset",
-    "evaluate_retrieval",
-    "language_lora_config",
-    "load_gallery",
-    "load_language_adapters",
-    "load_teachers",
-    "merge_language_adapter",
-    "tokenizer_coverage",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _MODULES)

@@ -6,7 +6,7 @@ import re
 
 import torch
 
-from babelclip.trainers.retrieval import multilingual_retrieval_metrics
+from babelclip.trainers.evaluation.recall import multilingual_retrieval_metrics
 
 # The spec the cards follow (model_cards/eval_results.py docstring), written out here independently.
 TASKS = {"text_to_image": "text-to-image-retrieval", "image_to_text": "image-to-text-retrieval"}

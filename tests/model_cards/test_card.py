@@ -55,7 +55,7 @@ def test_student_card_round_trips_every_number_through_model_index(tmp_path):
 
 
 def test_card_lists_every_loss_with_weight_settings_and_citation(tmp_path):
-    weights = [1.0, 0.25, 2.0, 0.1, 0.5, 3.0]
+    weights = [1.0, 1.5, 0.25, 2.0, 0.1, 0.5, 3.0]
     losses = [(build_loss(name), weight) for name, weight in zip(ALL_LOSSES, weights, strict=True)]
     losses[-1] = ("optimal_transport", 3.0, {"epsilon": 0.2})  # a (name, weight, settings) triple
     loaded = _round_trip(build_model_card("student", model_name="m", losses=losses), tmp_path)

@@ -22,7 +22,6 @@ from tests.model_cards.local_hub import install_local_hub
 from tests.modeling import remote_embed
 from tests.modeling.test_remote_code import CHILD, TEXTS
 from tests.modeling.tiny import random_images
-from tests.trainers.test_trainer import make_args
 from tests.trainers.tiny_run import (
     tiny_cross_lingual_teacher,
     tiny_dataset,
@@ -30,6 +29,7 @@ from tests.trainers.tiny_run import (
     tiny_student,
     tiny_tokenizer,
 )
+from tests.trainers.training.test_trainer import make_args
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "push_to_hub.py"
 STUDENT_FILES = {

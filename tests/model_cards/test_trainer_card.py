@@ -9,7 +9,6 @@ from huggingface_hub import ModelCard
 from babelclip.model_cards import model_kind, non_default_hyperparameters
 from babelclip.trainers import DistillationArguments, DistillationTrainer
 from tests.model_cards.helpers import expected_model_index, model_index_values
-from tests.trainers.test_trainer import make_args
 from tests.trainers.tiny_run import (
     tiny_cross_lingual_teacher,
     tiny_dataset,
@@ -17,6 +16,7 @@ from tests.trainers.tiny_run import (
     tiny_student,
     tiny_tokenizer,
 )
+from tests.trainers.training.test_trainer import make_args
 
 LORA = peft.LoraConfig(r=2, lora_alpha=4, target_modules=r".*text_model.*\.(query|value)$")
 

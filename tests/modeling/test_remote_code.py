@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import torch
 
@@ -15,9 +16,9 @@ from tests.modeling.tiny import random_images, tiny_image_processor, train_token
 
 TEXTS = ["a dog runs on the beach", "ein Hund rennt", "deux enfants jouent au football dans le parc"]
 
-# Runs with `python -I` (no cwd / PYTHONPATH on sys.path) and a finder that refuses babelclip, since the editable
-# install would otherwise still provide it.
-CHILD = textwrap.dedent(
+# The start of a child script run with `python -I` (no cwd / PYTHONPATH on sys.path): a finder that refuses babelclip,
+# since the editable install would otherwise still provide it.
+BLOCK_BABELCLIP = textwrap.dedent(
     """
     import importlib.util
     import sys
@@ -35,7 +36,11 @@ CHILD = textwrap.dedent(
         pass
     else:
         raise SystemExit("babelclip should not be importable here")
+    """
+)
 
+CHILD = BLOCK_BABELCLIP + textwrap.dedent(
+    """
     import torch
     from PIL import Image
     from transformers import AutoModel, AutoProcessor
@@ -60,6 +65,15 @@ CHILD = textwrap.dedent(
 )
 
 
+def run_without_babelclip(script: str, args: list[str], work: Path) -> None:
+    """Run `script` (which starts with `BLOCK_BABELCLIP`) offline in a fresh interpreter, in `work`; fail on error."""
+    (work / "child.py").write_text(script)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(work / "hf_home")}
+    command = [sys.executable, "-I", str(work / "child.py"), *args]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+
 def test_student_and_teacher_load_without_babelclip(tmp_path):
     student_dir, teacher_dir, work = tmp_path / "student", tmp_path / "teacher", tmp_path / "work"
     work.mkdir()
@@ -75,13 +89,7 @@ def test_student_and_teacher_load_without_babelclip(tmp_path):
     for index, image in enumerate(images):
         image.save(work / f"image_{index}.png")
     (work / "texts.txt").write_text("\n".join(TEXTS))
-    (work / "child.py").write_text(CHILD)
-
-    embed_file = remote_embed.__file__
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
-    command = [sys.executable, "-I", str(work / "child.py"), str(student_dir), str(teacher_dir), str(work), embed_file]
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    run_without_babelclip(CHILD, [str(student_dir), str(teacher_dir), str(work), remote_embed.__file__], work)
     result = torch.load(work / "result.pt")
 
     expected = embed_everything(student, processor, teacher, tokenizer, TEXTS, images)

@@ -45,6 +45,18 @@ def test_student_save_load_is_bit_identical(tmp_path, text_backbone, loader):
         torch.testing.assert_close(actual[field], expected[field], atol=1e-5, rtol=0)
 
 
+def test_logit_bias_and_text_projection_bias_reload_bit_identically(tmp_path):
+    model = make_student(logit_bias_init_value=-10.0, text_projection_bias=True)
+    with torch.no_grad():
+        model.logit_bias.fill_(0.25)  # a trained value, not the init one, must come back
+        model.text_projection.bias.normal_()
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    _assert_same_parameters(model, loaded)
+    assert loaded.logit_bias.item() == 0.25
+    assert (loaded.config.logit_bias_init_value, loaded.config.text_projection_bias) == (-10.0, True)
+
+
 @pytest.mark.parametrize("loader", [CrossLingualTeacherModel.from_pretrained, AutoModel.from_pretrained])
 def test_teacher_save_load_is_bit_identical(tmp_path, text_backbone, loader):
     model = make_teacher(text_backbone)

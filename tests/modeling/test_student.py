@@ -74,14 +74,42 @@ def test_mean_pooling_ignores_padding_and_uses_real_tokens_only():
     torch.testing.assert_close(encoded.text_token_embeds, model.text_projection(encoded.last_hidden_state))
 
 
-@pytest.mark.parametrize("pooling", ["cls", "pooler"])
+@pytest.mark.parametrize("pooling", ["cls", "pooler", "last"])
 def test_other_text_poolings(pooling):
     model = make_student(text_pooling=pooling)
     text = random_token_batch(2, L)
     encoded = model.encode_text(**text)
     backbone = model.text_model(**text)
-    pooled = backbone.last_hidden_state[:, 0] if pooling == "cls" else backbone.pooler_output
+    pooled = {
+        "cls": backbone.last_hidden_state[:, 0],
+        "pooler": backbone.pooler_output,
+        "last": backbone.last_hidden_state[:, -1],  # padding included, as SigLIP pools
+    }[pooling]
     torch.testing.assert_close(encoded.text_embeds, model.text_projection(pooled))
+
+
+def test_text_projection_bias_is_optional():
+    assert make_student().text_projection.bias is None
+    model = make_student(text_projection_bias=True)
+    assert model.text_projection.bias.shape == (P,)
+    assert not model.text_projection.bias.any()  # initialised to zero
+
+
+def test_logit_bias_is_added_to_every_logit_and_absent_by_default():
+    plain, biased = make_student(), make_student(logit_bias_init_value=-2.5)
+    assert plain.logit_bias is None and "logit_bias" not in plain.state_dict()
+    assert biased.logit_bias.item() == -2.5
+    text, pixels = random_token_batch(B, L), _pixels()
+    out_plain = plain(**text, pixel_values=pixels, return_loss=True)
+    out_biased = biased(**text, pixel_values=pixels, return_loss=True)
+    torch.testing.assert_close(out_biased.logits_per_image, out_plain.logits_per_image - 2.5)
+    torch.testing.assert_close(out_biased.logits_per_text, out_plain.logits_per_text - 2.5)
+    assert out_plain.logit_bias is None and out_biased.logit_bias.item() == -2.5
+    # A bias shared by every logit cancels in the softmax: InfoNCE does not change and gives it no gradient.
+    torch.testing.assert_close(out_biased.loss, out_plain.loss)
+    out_biased.loss.backward()
+    assert biased.logit_bias.grad.abs().item() < 1e-6
+    assert biased(**text, text_only=True).logit_bias.item() == -2.5
 
 
 def test_uni_modal_heads_apply_layernorm_linear_to_projected_embeddings():

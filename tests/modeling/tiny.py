@@ -24,21 +24,25 @@ SENTENCES = [
 ]
 
 
+# A ViT-style vision tower (CLIP's or SigLIP's): 32 px images, 8 px patches, hidden 32, 2 layers.
+VISION_SETTINGS = dict(
+    image_size=IMAGE_SIZE,
+    patch_size=8,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+)
+
+
 def tiny_vision_config(**overrides) -> CLIPVisionConfig:
     """CLIP vision tower: 32 px images, 8 px patches, hidden 32, 2 layers."""
+    return CLIPVisionConfig(**{**VISION_SETTINGS, **overrides})
+
+
+def text_settings(vocab_size: int, **overrides) -> dict:
+    """Sizes of a tiny text tower (any family's config takes them): hidden 32, 2 layers, 64 positions."""
     settings = dict(
-        image_size=IMAGE_SIZE,
-        patch_size=8,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-    )
-    return CLIPVisionConfig(**{**settings, **overrides})
-
-
-def _text_settings(vocab_size: int) -> dict:
-    return dict(
         vocab_size=vocab_size,
         hidden_size=32,
         intermediate_size=64,
@@ -46,15 +50,16 @@ def _text_settings(vocab_size: int) -> dict:
         num_attention_heads=2,
         max_position_embeddings=64,
     )
+    return settings | overrides
 
 
 def tiny_bert_config(vocab_size: int = 200) -> BertConfig:
-    return BertConfig(**_text_settings(vocab_size), pad_token_id=0)
+    return BertConfig(**text_settings(vocab_size), pad_token_id=0)
 
 
 def tiny_xlmr_config(vocab_size: int = 200) -> XLMRobertaConfig:
     # XLM-R offsets positions by padding_idx + 1, hence a few extra position slots.
-    return XLMRobertaConfig(**{**_text_settings(vocab_size), "max_position_embeddings": 72}, pad_token_id=1)
+    return XLMRobertaConfig(**text_settings(vocab_size, max_position_embeddings=72), pad_token_id=1)
 
 
 def train_tokenizer(vocab_size: int = 200, sentences: list[str] | None = None) -> PreTrainedTokenizerFast:

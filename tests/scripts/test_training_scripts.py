@@ -10,8 +10,9 @@ import time
 import pytest
 import yaml
 
-from babelclip.trainers.cli import parse_config
-from babelclip.trainers.pipeline import DataArguments, ModelArguments, last_complete_checkpoint
+from babelclip.trainers.cli.parser import parse_config
+from babelclip.trainers.recipes.arguments import DataArguments, ModelArguments
+from babelclip.trainers.training.runs import last_complete_checkpoint
 from tests.scripts.script_runner import ROOT, offline_env, run_script, script_command, script_main
 
 TINY_DATA = {
@@ -69,7 +70,7 @@ def write_config(path, **overrides):
 
 
 def test_yaml_defaults_are_overridden_by_flags(tmp_path):
-    from babelclip.trainers.arguments import DistillationArguments
+    from babelclip.trainers.training.arguments import DistillationArguments
 
     config = write_config(tmp_path / "c.yaml", output_dir=str(tmp_path / "out"), learning_rate=0.5)
     model_args, data_args, training_args = parse_config(
@@ -82,7 +83,7 @@ def test_yaml_defaults_are_overridden_by_flags(tmp_path):
 
 
 def test_unknown_keys_are_rejected_with_the_valid_ones(tmp_path):
-    from babelclip.trainers.arguments import DistillationArguments
+    from babelclip.trainers.training.arguments import DistillationArguments
 
     config = write_config(tmp_path / "c.yaml", output_dir=str(tmp_path), learnig_rate=0.1)
     with pytest.raises(ValueError, match=r"Unknown keys \['learnig_rate'\]"):
@@ -195,8 +196,8 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
 
 @pytest.mark.parametrize("config", sorted((ROOT / "scripts" / "configs").glob("*.yaml")), ids=lambda path: path.stem)
 def test_shipped_configs_parse(config):
-    from babelclip.trainers.arguments import DistillationArguments
-    from babelclip.trainers.evaluation_run import EvaluationArguments
+    from babelclip.trainers.cli.arguments import EvaluationArguments
+    from babelclip.trainers.training.arguments import DistillationArguments
 
     dataclasses = (
         (EvaluationArguments,) if config.stem == "evaluate" else (ModelArguments, DataArguments, DistillationArguments)

@@ -1,66 +1,43 @@
-"""babelclip data: schema, validation, loaders, the embedded dataset and samplers."""
+"""babelclip data: the schema (`schema.py`, it owns the column names), language codes (`languages.py`) and resource
+groups (`resources.py`), splits (`splits.py`) and bitext views (`bitext.py`), unreadable images (`images.py`), the
+loaders of standard layouts (`layouts/`, `loaders.py`), the embedded dataset (`embedded/`) and the unique-image
+batch sampler (`sampling.py`). Names are imported on first use: `import babelclip.trainers.data` stays cheap."""
 
-from typing import Any
+from ..common.lazy import lazy_exports
 
-from .images import drop_unreadable_images, find_unreadable_images, image_problem
-from .languages import is_language_code, language_name, language_problem, suggest_language_code
-from .layouts import (
-    load_bitext_tsv,
-    load_crossmodal3600,
-    load_karpathy,
-    load_multi30k,
-    load_vatex,
-    load_xflickrco,
-    load_xtd10,
-)
-from .loaders import LAYOUTS, detect_layout, load_retrieval_dataset
-from .schema import (
-    BITEXT_FEATURES,
-    IMAGE_TEXT_FEATURES,
-    SCHEMAS,
-    VIDEO_TEXT_FEATURES,
-    detect_schema,
-    required_columns,
-    validate_dataset,
-)
-
-# Modules written alongside this one, imported on first use so that importing the schema stays cheap.
-_LAZY = {"build_embedded_dataset": ".embedded", "UniqueImageBatchSampler": ".sampling"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = [
-    "BITEXT_FEATURES",
-    "IMAGE_TEXT_FEATURES",
-    "LAYOUTS",
-    "SCHEMAS",
-    "VIDEO_TEXT_FEATURES",
-    "UniqueImageBatchSampler",
-    "build_embedded_dataset",
-    "detect_layout",
-    "detect_schema",
-    "drop_unreadable_images",
-    "find_unreadable_images",
-    "image_problem",
-    "is_language_code",
-    "language_name",
-    "language_problem",
-    "load_bitext_tsv",
-    "load_crossmodal3600",
-    "load_karpathy",
-    "load_multi30k",
-    "load_retrieval_dataset",
-    "load_vatex",
-    "load_xflickrco",
-    "load_xtd10",
-    "required_columns",
-    "suggest_language_code",
-    "validate_dataset",
-]
+_MODULES = {
+    ".images": ("drop_unreadable_images", "find_unreadable_images", "image_problem"),
+    ".languages": (
+        "DEFAULT_SOURCE_LANGUAGE",
+        "is_language_code",
+        "language_name",
+        "language_problem",
+        "suggest_language_code",
+    ),
+    ".resources": ("resource_group", "resource_groups"),
+    ".layouts": (
+        "load_bitext_tsv",
+        "load_crossmodal3600",
+        "load_karpathy",
+        "load_multi30k",
+        "load_tuxpaint",
+        "load_vatex",
+        "load_xflickrco",
+        "load_xtd10",
+    ),
+    ".loaders": ("LAYOUTS", "detect_layout", "load_retrieval_dataset"),
+    ".schema": (
+        "BITEXT_FEATURES",
+        "IMAGE_TEXT_FEATURES",
+        "SCHEMAS",
+        "VIDEO_TEXT_FEATURES",
+        "detect_schema",
+        "required_columns",
+        "validate_dataset",
+    ),
+    ".bitext": ("image_text_as_bitext", "select_language", "with_source_replay"),
+    ".splits": ("load_dataset_splits", "select_split", "text_corpus"),
+    ".embedded": ("build_embedded_dataset",),
+    ".sampling": ("UniqueImageBatchSampler",),
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _MODULES)

@@ -32,6 +32,9 @@ from typing import Any
 
 _TABLE_PATH = Path(__file__).with_name("iso639.json")
 
+# The language every bitext source and every `source_caption` is in unless a run says otherwise (`source_language`).
+DEFAULT_SOURCE_LANGUAGE = "en"
+
 # Frequent non-ISO spellings met in real datasets (XTD10 names Japanese "jp"; Google uses the withdrawn "iw" / "in").
 COMMON_MISTAKES: dict[str, str] = {
     "jp": "ja",

@@ -24,7 +24,7 @@ import datasets
 from datasets import Dataset, DatasetDict
 
 from .images import drop_unreadable_images
-from .layouts import bitext, crossmodal3600, karpathy, multi30k, vatex, xflickrco, xtd10
+from .layouts import bitext, crossmodal3600, karpathy, multi30k, tuxpaint, vatex, xflickrco, xtd10
 from .layouts._common import canonical_split
 from .schema import validate_dataset
 
@@ -36,10 +36,11 @@ LAYOUTS: dict[str, tuple[Callable[[Path], bool], Callable[..., Dataset | Dataset
     "crossmodal3600": (crossmodal3600.detect, crossmodal3600.load_crossmodal3600),
     "xflickrco": (xflickrco.detect, xflickrco.load_xflickrco),
     "vatex": (vatex.detect, vatex.load_vatex),
+    "tuxpaint": (tuxpaint.detect, tuxpaint.load_tuxpaint),
     "bitext": (bitext.detect, bitext.load_bitext_tsv),
 }
 LAYOUT_ALIASES = {"coco": "karpathy", "xm3600": "crossmodal3600", "xflickr&co": "xflickrco", "tsv": "bitext"}
-BUILTIN_NAMES = ("embedded",)
+BUILTIN_NAMES = ("embedded", "tuxpaint")
 
 
 def detect_layout(path: str | os.PathLike) -> str | None:
@@ -74,14 +75,15 @@ def load_retrieval_dataset(
 
     Args:
         name_or_path (`str` or `os.PathLike`):
-            `"embedded"` (the generated dataset, no download), a folder written by `save_to_disk`, a local folder or
-            file in a standard layout (see `LAYOUTS`), or a Hugging Face Hub dataset id.
+            `"embedded"` (the generated dataset, no download), `"tuxpaint"` (Debian's `tuxpaint-stamps-default`, read
+            from `$BABELCLIP_TUXPAINT_ROOT` or `/usr/share/tuxpaint/stamps`), a folder written by `save_to_disk`, a
+            local folder or file in a standard layout (see `LAYOUTS`), or a Hugging Face Hub dataset id.
         split (`str`, *optional*, defaults to `None`):
             The split to return (`"val"` means `"validation"`); `None` returns every split in a `DatasetDict`
             (single-split layouts such as XTD10 return a `Dataset`).
         layout (`str`, *optional*, defaults to `None`):
             A key of `LAYOUTS` (`"multi30k"`, `"karpathy"`/`"coco"`, `"xtd10"`, `"crossmodal3600"`, `"xflickrco"`,
-            `"vatex"`, `"bitext"`) for a local path; detected from the folder's files when `None`.
+            `"vatex"`, `"tuxpaint"`, `"bitext"`) for a local path; detected from the folder's files when `None`.
         check_images (`bool`, *optional*, defaults to `True`):
             Drop rows whose image (or video frame) cannot be read, with one warning (skipped for `"embedded"`).
         kwargs:
@@ -95,6 +97,8 @@ def load_retrieval_dataset(
         `ValueError`: for an unknown layout, a path that does not exist, a folder no layout fits, a Hub dataset that
         cannot be reached, or data that breaks the schema; each message says what to do.
     """
+    if str(name_or_path) == "tuxpaint":
+        return _load_layout(tuxpaint.default_root(), "tuxpaint", split, check_images, kwargs)
     if str(name_or_path) in BUILTIN_NAMES:
         from .embedded import build_embedded_dataset
 

@@ -23,40 +23,54 @@ from datasets import Dataset, DatasetDict, Features, Image, IterableDataset, Seq
 from .languages import language_problem
 
 SchemaName = Literal["image_text", "video_text", "bitext"]
+IMAGE_TEXT: SchemaName = "image_text"
+VIDEO_TEXT: SchemaName = "video_text"
+BITEXT: SchemaName = "bitext"
+
+# The column names, written once: every loader, the collator, evaluation and search read them from here.
+IMAGE, FRAMES, CAPTION, LANGUAGE, IMAGE_ID, SOURCE_CAPTION = (
+    "image",
+    "frames",
+    "caption",
+    "language",
+    "image_id",
+    "source_caption",
+)
+SOURCE, TARGET = "source", "target"
 
 IMAGE_TEXT_FEATURES = Features(
     {
-        "image": Image(),
-        "caption": Value("string"),
-        "language": Value("string"),
-        "image_id": Value("string"),
-        "source_caption": Value("string"),
+        IMAGE: Image(),
+        CAPTION: Value("string"),
+        LANGUAGE: Value("string"),
+        IMAGE_ID: Value("string"),
+        SOURCE_CAPTION: Value("string"),
     }
 )
 VIDEO_TEXT_FEATURES = Features(
     {
-        "frames": Sequence(Image()),
-        "caption": Value("string"),
-        "language": Value("string"),
-        "image_id": Value("string"),
-        "source_caption": Value("string"),
+        FRAMES: Sequence(Image()),
+        CAPTION: Value("string"),
+        LANGUAGE: Value("string"),
+        IMAGE_ID: Value("string"),
+        SOURCE_CAPTION: Value("string"),
     }
 )
-BITEXT_FEATURES = Features({"source": Value("string"), "target": Value("string"), "language": Value("string")})
+BITEXT_FEATURES = Features({SOURCE: Value("string"), TARGET: Value("string"), LANGUAGE: Value("string")})
 
 SCHEMAS: dict[str, Features] = {
-    "image_text": IMAGE_TEXT_FEATURES,
-    "video_text": VIDEO_TEXT_FEATURES,
-    "bitext": BITEXT_FEATURES,
+    IMAGE_TEXT: IMAGE_TEXT_FEATURES,
+    VIDEO_TEXT: VIDEO_TEXT_FEATURES,
+    BITEXT: BITEXT_FEATURES,
 }
-OPTIONAL_COLUMNS: frozenset[str] = frozenset({"source_caption"})
+OPTIONAL_COLUMNS: frozenset[str] = frozenset({SOURCE_CAPTION})
 # Text columns that may hold neither null nor blank values (`source_caption` may be null, see module docstring).
 _NON_EMPTY_TEXT = {
-    "image_text": ("caption", "language", "image_id"),
-    "video_text": ("caption", "language", "image_id"),
-    "bitext": ("source", "target", "language"),
+    IMAGE_TEXT: (CAPTION, LANGUAGE, IMAGE_ID),
+    VIDEO_TEXT: (CAPTION, LANGUAGE, IMAGE_ID),
+    BITEXT: (SOURCE, TARGET, LANGUAGE),
 }
-_MEDIA_COLUMN = {"image_text": "image", "video_text": "frames"}
+MEDIA_COLUMNS: dict[str, str] = {IMAGE_TEXT: IMAGE, VIDEO_TEXT: FRAMES}
 _MAX_ROWS_SHOWN = 5
 
 
@@ -91,17 +105,40 @@ def detect_schema(dataset: Dataset | IterableDataset) -> SchemaName:
             "{name: detect_schema(split) for name, split in dataset_dict.items()}"
         )
     columns = set(dataset.column_names or [])
-    if "frames" in columns:
-        return "video_text"
-    if "image" in columns:
-        return "image_text"
-    if {"source", "target"} & columns:
-        return "bitext"
-    raise ValueError(
-        f"cannot tell the schema of a dataset with columns {sorted(columns)}: image-text data needs an 'image' "
-        f"column, video-text data a 'frames' column, bitext 'source' and 'target' columns. Rename yours with "
-        f"dataset.rename_column('img', 'image') (or 'text' -> 'caption', etc.)"
-    )
+    schema = _schema_of_columns(columns)
+    if schema is None:
+        raise ValueError(
+            f"cannot tell the schema of a dataset with columns {sorted(columns)}: image-text data needs an 'image' "
+            f"column, video-text data a 'frames' column, bitext 'source' and 'target' columns. Rename yours with "
+            f"dataset.rename_column('img', 'image') (or 'text' -> 'caption', etc.)"
+        )
+    return schema
+
+
+def _schema_of_columns(columns: set[str]) -> SchemaName | None:
+    if FRAMES in columns:
+        return VIDEO_TEXT
+    if IMAGE in columns:
+        return IMAGE_TEXT
+    if {SOURCE, TARGET} & columns:
+        return BITEXT
+    return None
+
+
+def row_schema(row: dict) -> SchemaName:
+    """
+    Which schema one row (a dict of column values, as a DataLoader hands it to a collator) follows.
+
+    Raises:
+        `ValueError`: naming the columns each schema needs, when none fits.
+    """
+    schema = _schema_of_columns(set(row))
+    if schema is None or (schema == BITEXT and not {SOURCE, TARGET} <= set(row)):
+        raise ValueError(
+            f"Cannot collate a row with columns {sorted(row)}: image-text rows need `image` + `caption`, video-text "
+            "rows `frames` + `caption`, bitext rows `source` + `target` (see babelclip.trainers.data.schema)."
+        )
+    return schema
 
 
 def validate_dataset(
@@ -173,8 +210,8 @@ def _validate_split(dataset: Dataset | IterableDataset, schema: str | None, wher
         return
     for name in _NON_EMPTY_TEXT[schema]:
         _check_non_empty_text(_in_row_order(dataset, dataset.data.column(name)), name, where)
-    if schema in _MEDIA_COLUMN:
-        _check_media(dataset, _MEDIA_COLUMN[schema], where)
+    if schema in MEDIA_COLUMNS:
+        _check_media(dataset, MEDIA_COLUMNS[schema], where)
     _check_languages(_in_row_order(dataset, dataset.data.column("language")), where)
 
 

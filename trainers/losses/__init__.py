@@ -20,8 +20,17 @@ from .functional import (
 )
 from .inputs import FIELD_SOURCES, LossInputs
 from .optimal_transport import OptimalTransportLoss, token_cost_matrices, token_ot_distances
-from .registry import LOSS_REGISTRY, available_losses, build_loss, loss_settings
+from .registry import (
+    LOSS_REGISTRY,
+    available_losses,
+    build_loss,
+    default_loss_weight,
+    loss_class,
+    loss_settings,
+    loss_settings_from_arguments,
+)
 from .relational_kd import RelationalKDLoss, relational_kd_loss
+from .sigmoid import SigmoidLoss, sigmoid_loss
 from .uni_modal_soft_label import UniModalSoftLabelLoss, uni_modal_soft_label_loss
 
 __all__ = [
@@ -35,6 +44,7 @@ __all__ = [
     "LossInputs",
     "OptimalTransportLoss",
     "RelationalKDLoss",
+    "SigmoidLoss",
     "UniModalSoftLabelLoss",
     "available_losses",
     "build_loss",
@@ -42,13 +52,17 @@ __all__ = [
     "contrastive_loss",
     "cosine_similarity_matrix",
     "cross_modal_soft_label_loss",
+    "default_loss_weight",
     "embedding_mse_loss",
     "gather_sizes",
     "gather_with_grad",
+    "loss_class",
     "loss_settings",
+    "loss_settings_from_arguments",
     "mean_soft_label_kl",
     "multi_positive_targets",
     "relational_kd_loss",
+    "sigmoid_loss",
     "soft_cross_entropy",
     "soft_label_kl",
     "token_cost_matrices",

@@ -18,14 +18,24 @@ class DistillationLoss(nn.Module):
     `forward(inputs: LossInputs) -> torch.Tensor` (a scalar). Learnable temperatures are `nn.Parameter`s of the
     module: the trainer must hand `loss.parameters()` to the optimiser.
 
-    Class attributes:
+    Class attributes (the one place each of these facts is written; the trainer, `DistillationArguments` and the
+    model cards read them here):
         name (`str`): registry name, also the `loss/<name>` log key.
+        method (`str`): the method the loss implements, as a reader of a model card knows it.
         citation (`str`): bibtex of the paper(s) the loss comes from, for model cards.
+        tags (`tuple[str, ...]`): Hub tags that find models trained with the method (`cl2cm`, `cusa`, `optical`).
+        default_weight (`float`): the loss's weight in the summed loss when `loss_weights` is not given.
+        argument_fields (`dict[str, str]`): constructor keyword -> the `DistillationArguments` field that sets it
+            (several keywords may share one field); keywords not listed keep the constructor's default.
         required_fields (`tuple[str, ...]`): the `LossInputs` fields `forward` needs.
     """
 
     name: ClassVar[str] = ""
+    method: ClassVar[str] = ""
     citation: ClassVar[str] = ""
+    tags: ClassVar[tuple[str, ...]] = ()
+    default_weight: ClassVar[float] = 1.0
+    argument_fields: ClassVar[dict[str, str]] = {}
     required_fields: ClassVar[tuple[str, ...]] = ()
 
     def _record_settings(self, **settings: Any) -> None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
-import torch.distributed as dist
 
 from .base import DistillationLoss
-from .functional import gather_sizes, gather_with_grad, is_distributed, multi_positive_targets, soft_cross_entropy
+from .functional import (
+    batch_layout,
+    check_paired_embeddings,
+    gather_with_grad,
+    is_distributed,
+    multi_positive_targets,
+    soft_cross_entropy,
+)
 from .inputs import LossInputs
 
 CONTRASTIVE_REDUCTIONS = ("mean", "cusa")
@@ -43,30 +51,12 @@ def contrastive_loss(
     """
     if reduction not in CONTRASTIVE_REDUCTIONS:
         raise ValueError(f"reduction must be one of {CONTRASTIVE_REDUCTIONS}, got {reduction!r}.")
-    if image_embeds.dim() != 2 or image_embeds.shape != text_embeds.shape:
-        raise ValueError(
-            "contrastive needs image_embeds and text_embeds of the same shape (B, P), got "
-            f"{tuple(image_embeds.shape)} and {tuple(text_embeds.shape)}."
-        )
-    if logit_scale.numel() != 1:
-        raise ValueError(f"logit_scale must be a scalar, got shape {tuple(logit_scale.shape)}.")
-    batch_size = image_embeds.shape[0]
-    if group_ids is not None and group_ids.shape != (batch_size,):
-        raise ValueError(f"group_ids must have shape ({batch_size},), got {tuple(group_ids.shape)}.")
-
+    check_paired_embeddings("contrastive", image_embeds, text_embeds, group_ids, logit_scale=logit_scale)
     gather = gather_across_processes and is_distributed()
-    sizes = gather_sizes(batch_size, device=image_embeds.device) if gather else [batch_size]
-    offset = sum(sizes[: dist.get_rank()]) if gather else 0
+    sizes, row_ids, column_ids = batch_layout(image_embeds.shape[0], group_ids, image_embeds.device, gather)
     world_size, global_size = len(sizes), sum(sizes)
-
     all_images = gather_with_grad(image_embeds, sizes) if gather else image_embeds  # (N, P)
     all_texts = gather_with_grad(text_embeds, sizes) if gather else text_embeds  # (N, P)
-    if group_ids is None:
-        row_ids = torch.arange(offset, offset + batch_size, device=image_embeds.device)  # (B,)
-        column_ids = torch.arange(global_size, device=image_embeds.device)  # (N,)
-    else:
-        row_ids = group_ids
-        column_ids = gather_with_grad(group_ids, sizes) if gather else group_ids  # (N,)
     # Half-precision softmax over N columns loses the small probabilities: score in float32 at least.
     dtype = torch.promote_types(image_embeds.dtype, torch.float32)
     targets = multi_positive_targets(row_ids, column_ids, dtype)  # (B, N); the same for both directions
@@ -109,6 +99,8 @@ class ContrastiveLoss(DistillationLoss):
     """
 
     name = "contrastive"
+    method = "CLIP-style symmetric InfoNCE (multi-positive)"
+    argument_fields: ClassVar[dict[str, str]] = {"reduction": "contrastive_reduction"}
     citation = """@inproceedings{radford2021learning,
     title = {Learning Transferable Visual Models From Natural Language Supervision},
     author = {Radford, Alec and Kim, Jong Wook and Hallacy, Chris and Ramesh, Aditya and Goh, Gabriel and

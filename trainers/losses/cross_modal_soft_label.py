@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from .base import LearnableTemperatureLoss
@@ -62,6 +64,13 @@ class CrossModalSoftLabelLoss(LearnableTemperatureLoss):
     """
 
     name = "cross_modal_soft_label"
+    method = "CUSA cross-modal soft-label alignment (CSA)"
+    tags = ("cusa",)
+    default_weight = 0.1  # CUSA's alpha (CLIP setting)
+    argument_fields: ClassVar[dict[str, str]] = {
+        "temperature": "cross_modal_temperature_init",
+        "soft_label_temperature": "soft_label_temperature",
+    }
     citation = CUSA_CITATION
     required_fields = ("image_embeds", "text_embeds", "image_teacher_similarity", "text_teacher_similarity")
 

@@ -48,6 +48,7 @@ class EmbeddingMSELoss(DistillationLoss):
     """
 
     name = "embedding_mse"
+    method = "Embedding MSE distillation (Multilingual-CLIP)"
     citation = """@inproceedings{reimers2020making,
     title = {Making Monolingual Sentence Embeddings Multilingual using Knowledge Distillation},
     author = {Reimers, Nils and Gurevych, Iryna},

@@ -178,3 +178,48 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
         `torch.Tensor` of shape `(B,)`: `-sum_j targets_ij * log_softmax(logits)_ij`.
     """
     return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1)
+
+
+def batch_layout(
+    batch_size: int, group_ids: torch.Tensor | None, device: torch.device, gather: bool
+) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+    """Every process's batch size, and the group ids of this process's rows and of all processes' columns.
+
+    Args:
+        batch_size (`int`): this process's batch size B.
+        group_ids (`torch.Tensor` of shape `(B,)`, *optional*): this process's ids, comparable across processes;
+            without them each row is its own group (its global row index).
+        device (`torch.device`): where the collectives run and the made-up ids live.
+        gather (`bool`): whether the columns come from all processes; if not, this process is the whole batch.
+
+    Returns:
+        `tuple[list[int], torch.Tensor, torch.Tensor]`: the sizes in rank order (summing to N), row ids `(B,)` and
+        column ids `(N,)`.
+    """
+    sizes = gather_sizes(batch_size, device=device) if gather else [batch_size]
+    if group_ids is not None:
+        return sizes, group_ids, gather_with_grad(group_ids, sizes) if gather else group_ids
+    offset = sum(sizes[: dist.get_rank()]) if gather else 0
+    return sizes, torch.arange(offset, offset + batch_size, device=device), torch.arange(sum(sizes), device=device)
+
+
+def check_paired_embeddings(
+    loss_name: str,
+    image_embeds: torch.Tensor,
+    text_embeds: torch.Tensor,
+    group_ids: torch.Tensor | None,
+    **scalars: torch.Tensor,
+) -> None:
+    """Raise a `ValueError` unless row i of `image_embeds` pairs with row i of `text_embeds` (same shape (B, P)),
+    `group_ids` is `(B,)` or `None`, and every tensor of `scalars` (`logit_scale`, ...) holds one value."""
+    if image_embeds.dim() != 2 or image_embeds.shape != text_embeds.shape:
+        raise ValueError(
+            f"{loss_name} needs image_embeds and text_embeds of the same shape (B, P), got "
+            f"{tuple(image_embeds.shape)} and {tuple(text_embeds.shape)}."
+        )
+    for name, value in scalars.items():
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a scalar, got shape {tuple(value.shape)}.")
+    batch_size = image_embeds.shape[0]
+    if group_ids is not None and group_ids.shape != (batch_size,):
+        raise ValueError(f"group_ids must have shape ({batch_size},), got {tuple(group_ids.shape)}.")

@@ -13,6 +13,7 @@ FIELD_SOURCES: dict[str, str] = {
     "sentence embeddings",
     "text_embeds": "the student's text embeddings",
     "logit_scale": "the student model's learnable logit scale (already exponentiated)",
+    "logit_bias": "the model's learnable logit bias (SigLIP-initialised students)",
     "group_ids": "an `image_id` column in the dataset",
     "uni_image_embeds": "the student's CUSA uni-modal image head: enable the uni-modal heads in the model config",
     "uni_text_embeds": "the student's CUSA uni-modal text head: enable the uni-modal heads in the model config",
@@ -39,6 +40,8 @@ class LossInputs:
             cross-lingual teacher stage: the source-sentence embeddings).
         text_embeds (`torch.Tensor` of shape `(B, P)`, *optional*): L2-normalised text embeddings.
         logit_scale (`torch.Tensor`, *optional*): scalar, already exponentiated (1 / temperature), from the model.
+        logit_bias (`torch.Tensor`, *optional*): scalar added to the scaled similarities by sigmoid (SigLIP) losses,
+            from a model that owns one.
         group_ids (`torch.LongTensor` of shape `(B,)`, *optional*): same id = same image = positives.
         uni_image_embeds (`torch.Tensor` of shape `(B, P)`, *optional*): normalised CUSA uni-head image embeddings.
         uni_text_embeds (`torch.Tensor` of shape `(B, P)`, *optional*): normalised CUSA uni-head text embeddings.
@@ -56,6 +59,7 @@ class LossInputs:
     image_embeds: torch.Tensor | None = None
     text_embeds: torch.Tensor | None = None
     logit_scale: torch.Tensor | None = None
+    logit_bias: torch.Tensor | None = None
     group_ids: torch.Tensor | None = None
     uni_image_embeds: torch.Tensor | None = None
     uni_text_embeds: torch.Tensor | None = None

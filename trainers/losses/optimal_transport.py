@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import ot
 import torch
 import torch.nn.functional as F
@@ -10,6 +12,21 @@ from .base import DistillationLoss
 from .inputs import LossInputs
 
 OT_GRAD_MODES = ("autodiff", "envelope")
+
+
+def check_solver_settings(epsilon: float, max_iter: int, tol: float, grad: str) -> None:
+    """Raise a `ValueError` saying what to fix unless the Sinkhorn settings are usable."""
+    if grad not in OT_GRAD_MODES:
+        raise ValueError(
+            f"grad must be one of {OT_GRAD_MODES}, got {grad!r} (POT's 'last_step' gives a biased gradient and "
+            "'detach' none at all)."
+        )
+    if not epsilon > 0:
+        raise ValueError(f"epsilon must be positive, got {epsilon}.")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1, got {max_iter}.")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0 (0 runs all max_iter iterations), got {tol}.")
 
 
 def _real_token_mask(tokens: torch.Tensor, mask: torch.Tensor | None, side: str) -> torch.Tensor:
@@ -59,8 +76,8 @@ def token_ot_distances(
     student_mask: torch.Tensor | None,
     epsilon: float = 0.05,
     max_iter: int = 100,
-    tol: float = 1e-5,
-    grad: str = "autodiff",
+    tol: float = 1e-6,
+    grad: str = "envelope",
 ) -> torch.Tensor:
     """Entropic OT cost `<P*, C>` between each teacher and student token sequence, solved for the whole batch at once.
 
@@ -79,24 +96,16 @@ def token_ot_distances(
         student_mask (`torch.Tensor` of shape `(B, m)`, *optional*): 1 for real tokens, 0 for padding.
         epsilon (`float`, *optional*, defaults to 0.05): entropic regularisation (cost range is [0, 2]).
         max_iter (`int`, *optional*, defaults to 100): Sinkhorn iterations at most.
-        tol (`float`, *optional*, defaults to 1e-5): stop when the marginal error's norm is below this (checked
+        tol (`float`, *optional*, defaults to 1e-6): stop when the marginal error's norm is below this (checked
             every 10 iterations).
-        grad (`str`, *optional*, defaults to `"autodiff"`): `"autodiff"` differentiates through the Sinkhorn
+        grad (`str`, *optional*, defaults to `"envelope"`): `"autodiff"` differentiates through the Sinkhorn
             iterations (memory grows with the iteration count); `"envelope"` treats P* as a constant, i.e. the
             gradient of `<P*.detach(), C>` (cheap, and exact for the regularised objective by the envelope theorem).
 
     Returns:
         `torch.Tensor` of shape `(B,)`: the transport costs, in the solve's dtype.
     """
-    if grad not in OT_GRAD_MODES:
-        raise ValueError(
-            f"grad must be one of {OT_GRAD_MODES}, got {grad!r} (POT's 'last_step' gives a biased gradient and "
-            "'detach' none at all)."
-        )
-    if epsilon <= 0:
-        raise ValueError(f"epsilon must be positive, got {epsilon}.")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be at least 1, got {max_iter}.")
+    check_solver_settings(epsilon, max_iter, tol, grad)
     if teacher_tokens.dim() != 3 or student_tokens.dim() != 3:
         raise ValueError(
             "token_ot_distances needs token tensors of shape (B, n, d) and (B, m, d), got "
@@ -137,11 +146,20 @@ class OptimalTransportLoss(DistillationLoss):
     Args:
         epsilon (`float`, *optional*, defaults to 0.05): entropic regularisation.
         max_iter (`int`, *optional*, defaults to 100): Sinkhorn iterations at most.
-        tol (`float`, *optional*, defaults to 1e-5): marginal-error tolerance.
-        grad (`str`, *optional*, defaults to `"autodiff"`): `"autodiff"` or `"envelope"`.
+        tol (`float`, *optional*, defaults to 1e-6): marginal-error tolerance.
+        grad (`str`, *optional*, defaults to `"envelope"`): `"envelope"` (the plan as a constant: cheap, exact at the
+            optimum) or `"autodiff"` (through the Sinkhorn iterations).
     """
 
     name = "optimal_transport"
+    method = "OPTICAL token-level optimal-transport distillation"
+    tags = ("optical",)
+    argument_fields: ClassVar[dict[str, str]] = {
+        "epsilon": "ot_epsilon",
+        "max_iter": "ot_max_iter",
+        "tol": "ot_tol",
+        "grad": "ot_grad",
+    }
     citation = """@inproceedings{huang2023improving,
     title = {Improving Cross-lingual Information Retrieval on Low-Resource Languages via Optimal Transport
              Distillation},
@@ -158,12 +176,9 @@ class OptimalTransportLoss(DistillationLoss):
 }"""
     required_fields = ("teacher_token_embeds", "teacher_attention_mask", "text_token_embeds", "text_attention_mask")
 
-    def __init__(self, epsilon: float = 0.05, max_iter: int = 100, tol: float = 1e-5, grad: str = "autodiff") -> None:
+    def __init__(self, epsilon: float = 0.05, max_iter: int = 100, tol: float = 1e-6, grad: str = "envelope") -> None:
         super().__init__()
-        if grad not in OT_GRAD_MODES:
-            raise ValueError(f"grad must be one of {OT_GRAD_MODES}, got {grad!r}.")
-        if epsilon <= 0 or max_iter < 1:
-            raise ValueError(f"Need epsilon > 0 and max_iter >= 1, got epsilon={epsilon} and max_iter={max_iter}.")
+        check_solver_settings(epsilon, max_iter, tol, grad)
         self.epsilon = epsilon
         self.max_iter = max_iter
         self.tol = tol

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from .base import DistillationLoss
@@ -51,6 +53,12 @@ class RelationalKDLoss(DistillationLoss):
     """
 
     name = "relational_kd"
+    method = "CL2CM relational cross-lingual distillation"
+    tags = ("cl2cm",)
+    argument_fields: ClassVar[dict[str, str]] = {
+        "teacher_temperature": "kd_teacher_temperature",
+        "student_temperature": "kd_student_temperature",
+    }
     citation = """@inproceedings{wang2024cl2cm,
     title = {{CL2CM}: Improving Cross-Lingual Cross-Modal Retrieval via Cross-Lingual Knowledge Transfer},
     author = {Wang, Yabing and Wang, Fan and Dong, Jianfeng and Luo, Hao},

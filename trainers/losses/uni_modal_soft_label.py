@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from .base import LearnableTemperatureLoss
@@ -59,6 +61,14 @@ class UniModalSoftLabelLoss(LearnableTemperatureLoss):
     """
 
     name = "uni_modal_soft_label"
+    method = "CUSA uni-modal soft-label alignment (USA)"
+    tags = ("cusa",)
+    default_weight = 0.5  # CUSA's beta (CLIP setting)
+    argument_fields: ClassVar[dict[str, str]] = {
+        "image_temperature": "uni_modal_temperature_init",
+        "text_temperature": "uni_modal_temperature_init",
+        "soft_label_temperature": "soft_label_temperature",
+    }
     citation = CUSA_CITATION
     required_fields = ("uni_image_embeds", "uni_text_embeds", "image_teacher_similarity", "text_teacher_similarity")
 

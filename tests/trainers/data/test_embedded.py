@@ -10,14 +10,14 @@ import pytest
 from datasets import Dataset, Image, disable_progress_bars
 
 from babelclip.trainers.data.embedded import build_embedded_dataset, shared_caption_rate
-from babelclip.trainers.data.embedded_lexicon import (
+from babelclip.trainers.data.embedded.lexicon import (
     HIGH_RESOURCE_LANGUAGES,
     LOW_RESOURCE_LANGUAGES,
     caption_tokens,
     render_caption,
 )
-from babelclip.trainers.data.embedded_noise import TranslationNoise, apply_translation_noise
-from babelclip.trainers.data.embedded_scenes import COLOURS, ObjectGroup, draw_scene, sample_scene
+from babelclip.trainers.data.embedded.noise import TranslationNoise, apply_translation_noise
+from babelclip.trainers.data.embedded.scenes import COLOURS, ObjectGroup, draw_scene, sample_scene
 from babelclip.trainers.data.schema import validate_dataset
 
 disable_progress_bars()

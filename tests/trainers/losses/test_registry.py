@@ -14,6 +14,7 @@ from babelclip.trainers.losses import (
 
 NAMES = [
     "contrastive",
+    "sigmoid",
     "embedding_mse",
     "relational_kd",
     "cross_modal_soft_label",
@@ -22,7 +23,7 @@ NAMES = [
 ]
 
 
-def test_registry_holds_the_six_losses() -> None:
+def test_registry_holds_the_seven_losses() -> None:
     assert available_losses() == NAMES
     assert set(LOSS_REGISTRY) == set(NAMES)
 
@@ -42,7 +43,7 @@ def test_every_loss_follows_the_contract(name: str) -> None:
 
 def test_build_loss_passes_settings() -> None:
     loss = build_loss("optimal_transport", epsilon=0.1, grad="envelope")
-    assert loss.get_config_dict() == {"epsilon": 0.1, "max_iter": 100, "tol": 1e-5, "grad": "envelope"}
+    assert loss.get_config_dict() == {"epsilon": 0.1, "max_iter": 100, "tol": 1e-6, "grad": "envelope"}
     csa = build_loss("cross_modal_soft_label", temperature=0.3)
     assert csa.temperature.item() == pytest.approx(0.3)
 
@@ -71,10 +72,11 @@ def test_require_names_what_produces_the_missing_field() -> None:
     assert image is inputs.image_embeds and text is inputs.text_embeds
 
 
-def test_only_cusa_losses_have_learnable_parameters() -> None:
+def test_only_cusa_and_sigmoid_losses_have_learnable_parameters() -> None:
     counts = {name: len(list(build_loss(name).parameters())) for name in NAMES}
     assert counts == {
         "contrastive": 0,
+        "sigmoid": 1,
         "embedding_mse": 0,
         "relational_kd": 0,
         "cross_modal_soft_label": 1,

@@ -4,6 +4,7 @@ from .bitext import load_bitext_tsv
 from .crossmodal3600 import load_crossmodal3600
 from .karpathy import load_karpathy
 from .multi30k import load_multi30k
+from .tuxpaint import load_tuxpaint
 from .vatex import load_vatex
 from .xflickrco import load_xflickrco
 from .xtd10 import load_xtd10
@@ -13,6 +14,7 @@ __all__ = [
     "load_crossmodal3600",
     "load_karpathy",
     "load_multi30k",
+    "load_tuxpaint",
     "load_vatex",
     "load_xflickrco",
     "load_xtd10",

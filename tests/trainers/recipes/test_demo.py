@@ -1,0 +1,47 @@
+"""The one-command demo, CI-sized: every stage runs, the report lists every language, the checkpoint is Hub-ready."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from babelclip.trainers.data.embedded.lexicon import SUPPORTED_LANGUAGES
+from tests.scripts.script_runner import run_script
+
+HUB_FILES = (
+    "config.json",
+    "model.safetensors",
+    "modeling_babelclip.py",
+    "configuration_babelclip.py",
+    "processor_config.json",
+    "tokenizer.json",
+    "README.md",
+)
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_a_rerun_resumes_nothing(tmp_path):
+    output_dir = tmp_path / "demo"
+    run_script("demo", "--output-dir", str(output_dir), "--preset", "ci")
+    report = (output_dir / "report.md").read_text()
+    for language in SUPPORTED_LANGUAGES:
+        assert f"| {language} |" in report, f"{language} missing from the report"
+    assert "low-resource" in report and "high-resource" in report
+
+    results = json.loads((output_dir / "demo_results.json").read_text())["metrics"]
+    assert set(results) == {"translate-train", "distilled"}
+    for metrics in results.values():
+        assert set(metrics) == set(SUPPORTED_LANGUAGES) | {"mean"}
+
+    checkpoint = output_dir / "student_distilled"
+    for name in HUB_FILES:
+        assert (checkpoint / name).is_file(), f"{name} missing from the Hub-ready checkpoint"
+    card = (checkpoint / "README.md").read_text()
+    assert "optimal_transport" in card and "model-index" in card
+    for stage in ("teacher", "student_translate_train", "student_distilled_stage1", "student_distilled"):
+        assert (output_dir / stage / "run_complete.json").is_file()
+
+    rerun = run_script("demo", "--output-dir", str(output_dir), "--preset", "ci")
+    assert "'train_runtime'" not in rerun.stdout + rerun.stderr, "a finished demo must not train again"
+    assert json.loads((output_dir / "demo_results.json").read_text())["metrics"] == results

@@ -1,0 +1,148 @@
+"""`babelclip search`: encode a gallery once, then query it in any language.
+
+    # one row per test image of a dataset (a save_to_disk folder, a standard layout, a Hub id or "embedded")
+    babelclip search encode --model path/to/student --dataset embedded --split test --output gallery/
+    # text queries in any language -> top-k images; add --json for machine-readable output
+    babelclip search query --model path/to/student --gallery gallery/ --text "ein roter Kreis" -k 5
+    # image queries need a caption gallery (--kind text): top-k captions
+    babelclip search encode --model path/to/student --dataset embedded --kind text --output captions/
+    babelclip search query --model path/to/student --gallery captions/ --image photo.png -k 5
+    # large galleries: FAISS (pip install "babelclip[faiss]"); faiss = exact, faiss-hnsw / faiss-ivf = approximate
+    babelclip search query ... --index faiss-hnsw
+    # a language the base model never saw with images: queries through its LoRA adapter (`babelclip adapt`)
+    babelclip search query --model path/to/student --adapter path/to/adapter-yo --gallery gallery/ --text "..."
+
+Everything runs offline: the model and the processor are read from `--model` (a folder written by `save_pretrained`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ..checkpoints import load_model_and_processor
+from ..data.loaders import load_retrieval_dataset
+from ..search import GallerySearcher, encode_gallery, encode_images, encode_texts
+from .arguments import SearchEncodeArguments, SearchQueryArguments
+from .parser import parse_config
+
+RESULT_CAPTION_WIDTH = 70
+SUBCOMMANDS = {"encode": SearchEncodeArguments, "query": SearchQueryArguments}
+
+
+def _load_model(args: SearchEncodeArguments | SearchQueryArguments):
+    model, processor = load_model_and_processor(args.model, args.adapter)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device), processor
+
+
+def _encode(args: SearchEncodeArguments) -> dict:
+    dataset = load_retrieval_dataset(args.dataset, split=args.split, layout=args.layout)
+    model, processor = _load_model(args)
+    gallery = encode_gallery(
+        model,
+        processor,
+        dataset,
+        batch_size=args.batch_size,
+        output_dir=args.output,
+        kind=args.kind,
+        max_length=args.max_length,
+        overwrite=args.overwrite,
+        show_progress=not args.no_progress,
+    )
+    return {"gallery": str(Path(args.output).resolve()), "kind": args.kind, "rows": len(gallery)}
+
+
+def _describe_rows(gallery, kind: str, indices: list[int]) -> list[dict]:
+    """Display fields of the gallery rows at `indices`: id and first caption (image gallery) or caption + language."""
+    rows = gallery.select_columns([name for name in gallery.column_names if name != "embedding"])[indices]
+    if kind == "text":
+        return [
+            {"image_id": image_id, "caption": caption, "language": language}
+            for image_id, caption, language in zip(rows["image_id"], rows["caption"], rows["language"], strict=True)
+        ]
+    captions = rows.get("captions", [[] for _ in indices])
+    return [
+        {"image_id": image_id, "caption": row_captions[0] if row_captions else ""}
+        for image_id, row_captions in zip(rows["image_id"], captions, strict=True)
+    ]
+
+
+def _query(args: SearchQueryArguments) -> list[dict]:
+    if not args.text and not args.image:
+        raise ValueError("Nothing to search for: pass at least one --text or --image query.")
+    if args.k < 1:
+        raise ValueError(f"-k must be a positive integer, got {args.k}.")
+    searcher = GallerySearcher(args.gallery, index=args.index)
+    model, processor = _load_model(args)
+    embeddings, queries = [], []
+    if args.text:
+        embeddings.append(encode_texts(model, processor, args.text, args.batch_size, args.max_length))
+        queries += [{"query": text, "type": "text"} for text in args.text]
+    if args.image:
+        embeddings.append(encode_images(model, processor, args.image, args.batch_size))
+        queries += [{"query": path, "type": "image"} for path in args.image]
+    scores, indices = searcher.search_embeddings(torch.cat(embeddings), args.k)
+    for query, row_scores, row_indices in zip(queries, scores.tolist(), indices.tolist(), strict=True):
+        found = [(score, index) for score, index in zip(row_scores, row_indices, strict=True) if index >= 0]
+        described = _describe_rows(searcher.gallery, searcher.kind, [index for _, index in found])
+        query["results"] = [
+            {"rank": rank, "score": round(score, 6), "index": index, **fields}
+            for rank, ((score, index), fields) in enumerate(zip(found, described, strict=True), start=1)
+        ]
+    return queries
+
+
+def _shorten(text: str, width: int = RESULT_CAPTION_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_table(results: list[dict]) -> str:
+    """Plain-text table per query: rank, score, image id, (language,) caption."""
+    lines = []
+    for query in results:
+        lines.append(f"{query['type']} query: {query['query']}")
+        with_language = any("language" in hit for hit in query["results"])
+        header = ["rank", "score", "image_id", *(["lang"] if with_language else []), "caption"]
+        rows = [
+            [
+                str(hit["rank"]),
+                f"{hit['score']:.4f}",
+                hit["image_id"],
+                *([hit["language"]] if with_language else []),
+                _shorten(hit["caption"]),
+            ]
+            for hit in query["results"]
+        ]
+        widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
+        for cells in (header, *rows):
+            lines.append(
+                "  " + "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`babelclip search encode|query ...`; returns the exit status (0: success, 2: bad input, reason on stderr)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in SUBCOMMANDS:
+        print(f"babelclip search: say what to do first: one of {sorted(SUBCOMMANDS)}.", file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    try:
+        (args,) = parse_config((SUBCOMMANDS[command],), rest, prog=f"babelclip search {command}")
+        if command == "encode":
+            summary = _encode(args)
+            print(f"wrote {summary['rows']} rows ({summary['kind']} gallery) to {summary['gallery']}")
+        else:
+            results = _query(args)
+            print(json.dumps(results, ensure_ascii=False, indent=2) if args.json else format_table(results))
+    except (ValueError, ImportError, OSError) as error:  # OSError: a model or file that cannot be read
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0

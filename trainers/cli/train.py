@@ -1,0 +1,61 @@
+"""`babelclip train-student` and `babelclip train-teacher`: parse `--config` + overrides, build data, tokenizer and
+model, train, evaluate, report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from transformers import set_seed
+
+from ..data.bitext import image_text_as_bitext
+from ..data.schema import SOURCE
+from ..data.splits import load_dataset_splits, select_split, text_corpus
+from ..evaluation.reports import retrieval_markdown
+from ..recipes.arguments import DataArguments, ModelArguments
+from ..recipes.builders import build_cross_lingual_teacher, build_student, build_tokenizer
+from ..training.arguments import DistillationArguments
+from ..training.runs import last_complete_checkpoint, train_and_evaluate
+from .parser import parse_config
+
+MODEL_KINDS = ("student", "teacher")
+
+
+def run_training_stage(model_kind: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """The whole of `babelclip train-student` (`model_kind="student"`) and `train-teacher` (`"teacher"`)."""
+    if model_kind not in MODEL_KINDS:
+        raise ValueError(f"model_kind must be one of {MODEL_KINDS}, got {model_kind!r}.")
+    model_args, data_args, training_args = parse_config(
+        (ModelArguments, DataArguments, DistillationArguments), argv, prog=f"babelclip train-{model_kind}"
+    )
+    splits = load_dataset_splits(data_args.dataset, data_args.dataset_kwargs)
+    resume_from = last_complete_checkpoint(training_args.output_dir)
+    if resume_from is not None and model_args.tokenizer_name_or_path is None:
+        model_args.tokenizer_name_or_path = resume_from  # the ids the checkpoint was trained with
+    tokenizer = build_tokenizer(model_args, text_corpus(splits, data_args.tokenizer_corpus_splits))
+    set_seed(training_args.seed)  # the weights of a model built from scratch come from this seed
+    if model_kind == "student":
+        model, processor = build_student(model_args, tokenizer)
+    else:
+        model, processor = build_cross_lingual_teacher(model_args, tokenizer), tokenizer
+    train = select_split(splits, data_args.train_split, data_args.train_languages, data_args.max_train_samples)
+    evaluation = None
+    if data_args.eval_split:
+        evaluation = select_split(splits, data_args.eval_split, data_args.eval_languages, data_args.max_eval_samples)
+        if model_kind == "teacher" and SOURCE not in evaluation.column_names:
+            evaluation = image_text_as_bitext(evaluation, training_args.source_language)
+    title = "Student" if model_kind == "student" else "Cross-lingual teacher"
+    metrics = train_and_evaluate(model, training_args, processor, train, evaluation, report_title=title)
+    if metrics and training_args.should_log:
+        print(retrieval_markdown(metrics, title=title))
+    return metrics
+
+
+def train_student(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """`babelclip train-student ...`"""
+    return run_training_stage("student", argv)
+
+
+def train_teacher(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """`babelclip train-teacher ...`"""
+    return run_training_stage("teacher", argv)

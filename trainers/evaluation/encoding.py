@@ -1,0 +1,91 @@
+"""Batch encoding shared by evaluation and search: texts, images and videos through a babelclip model, in batches,
+split across processes when an `accelerate.Accelerator` is given and gathered back in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+def unique_first_indices(keys: Sequence[str]) -> tuple[list[int], list[int]]:
+    """First row index of every distinct key, and each row's position among those distinct keys."""
+    position: dict[str, int] = {}
+    firsts: list[int] = []
+    row_to_position = []
+    for index, key in enumerate(keys):
+        if key not in position:
+            position[key] = len(firsts)
+            firsts.append(index)
+        row_to_position.append(position[key])
+    return firsts, row_to_position
+
+
+def encode_rows(
+    encode_batch: Callable[[dict], torch.Tensor],
+    dataset,
+    indices: list[int],
+    batch_size: int,
+    accelerator=None,
+    show_progress: bool = True,
+    description: str = "encoding",
+) -> torch.Tensor:
+    """Runs `encode_batch` over `dataset[indices]` in batches (split across processes if distributed) -> (N, P)."""
+    if accelerator is None or accelerator.num_processes == 1:
+        local = indices
+    else:
+        with accelerator.split_between_processes(indices) as shard:
+            local = list(shard)
+    chunks = []
+    disable = not show_progress or (accelerator is not None and not accelerator.is_local_main_process)
+    for start in tqdm(range(0, len(local), batch_size), desc=description, disable=disable, leave=False):
+        rows = dataset[local[start : start + batch_size]]
+        chunks.append(encode_batch(rows).float().cpu())
+    dim_probe = chunks[0].shape[-1] if chunks else 0
+    embeds = torch.cat(chunks) if chunks else torch.empty(0, dim_probe)
+    if accelerator is not None and accelerator.num_processes > 1:
+        from accelerate.utils import gather_object
+
+        # split_between_processes gives contiguous shards in rank order, so concatenation restores the order.
+        embeds = torch.cat([part for part in gather_object([embeds]) if part.numel()])
+    return embeds
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def text_encoder(model: nn.Module, processor, max_length: int):
+    """A function: list of sentences -> their projected text embeddings (B, P), on the model's device."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    device = _model_device(model)
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        encoded = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        return model.get_text_features(**{key: value.to(device) for key, value in encoded.items()})
+
+    return encode
+
+
+def image_encoder(model: nn.Module, processor):
+    """A function: list of PIL images -> their projected image embeddings (B, P)."""
+    device = _model_device(model)
+
+    def encode(images: list) -> torch.Tensor:
+        pixel_values = processor(images=[image.convert("RGB") for image in images])["pixel_values"]
+        return model.get_image_features(pixel_values=pixel_values.to(device))
+
+    return encode
+
+
+def video_encoder(model: nn.Module, processor):
+    """A function: list of videos (lists of PIL frames) -> their projected video embeddings (B, P)."""
+    device = _model_device(model)
+
+    def encode(videos: list) -> torch.Tensor:
+        batch = processor(videos=[[frame.convert("RGB") for frame in frames] for frames in videos])
+        return model.get_video_features(frames=batch["frames"].to(device), frame_mask=batch["frame_mask"].to(device))
+
+    return encode

@@ -1,0 +1,359 @@
+"""Recall@k for image-text retrieval with several captions per image, per language.
+
+Pure torch, no model code: `DistillationTrainer.evaluate()`, `scripts/evaluate.py` and the `evaluate` metric module
+(`recall_metric_path()`) all call the functions here.
+
+Ranking rule (pessimistic ties): an incorrect item whose score equals the best correct item's score is ranked ahead of
+it. A model that gives every item the same score therefore gets the recall of the worst possible ordering, never
+credit for a lucky tie-break.
+
+Example:
+
+```python
+>>> import torch
+>>> from babelclip.trainers.evaluation.recall import recall_at_k
+>>> similarity = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.7, 0.6]])  # 3 captions x 2 images
+>>> recall_at_k(similarity, caption_to_image=[0, 1, 1], ks=(1,))["text_to_image"]
+{'R@1': 66.66666666666667}
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+TEXT_TO_IMAGE = "text_to_image"
+IMAGE_TO_TEXT = "image_to_text"
+RSUM = "rsum"
+MEAN = "mean"
+_DIRECTION_ABBREVIATIONS = {TEXT_TO_IMAGE: "t2i", IMAGE_TO_TEXT: "i2t"}
+
+# Upper bound on the elements of one score block: 2**22 floats is 16 MiB in float32, so 5k images x 25k captions is
+# ranked in ~30 blocks per direction without ever holding an n x n x k tensor.
+_BLOCK_ELEMENTS = 2**22
+
+
+def recall_metric_path() -> str:
+    """Path of the `evaluate` metric module that wraps [`recall_at_k`]; pass it to `evaluate.load` (works offline).
+
+    Example:
+
+    ```python
+    >>> import evaluate
+    >>> metric = evaluate.load(recall_metric_path())
+    >>> metric.compute(predictions=similarity_rows, references=caption_image_indices)  # doctest: +SKIP
+    ```
+    """
+    return str(Path(__file__).resolve().parent / "metrics" / "retrieval_recall")
+
+
+def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
+    ks = tuple(ks)
+    if not ks:
+        raise ValueError("`ks` is empty: pass the cut-offs to report, e.g. ks=(1, 5, 10).")
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"`ks` must hold positive integers, got {k!r} in {ks}: pass e.g. ks=(1, 5, 10).")
+    return tuple(sorted(set(ks)))
+
+
+def _check_caption_to_image(
+    caption_to_image: torch.Tensor | Sequence[int], n_captions: int, n_images: int, device: torch.device
+) -> torch.Tensor:
+    index = torch.as_tensor(caption_to_image, device=device)
+    if index.ndim != 1 or index.shape[0] != n_captions:
+        raise ValueError(
+            f"`caption_to_image` must be 1-D with one image index per caption ({n_captions}), got shape "
+            f"{tuple(index.shape)}."
+        )
+    if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
+        raise ValueError(f"`caption_to_image` must hold integer image indices, got dtype {index.dtype}.")
+    if n_captions and (index.min() < 0 or index.max() >= n_images):
+        bad = int(((index < 0) | (index >= n_images)).nonzero()[0, 0])
+        raise ValueError(
+            f"`caption_to_image[{bad}]` = {int(index[bad])} is out of range: image indices must lie in "
+            f"[0, {n_images}) (one column of the similarity matrix / one row of the image embeddings per image)."
+        )
+    return index.long()
+
+
+def _text_to_image_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    # scores (q, n_images), targets (q,): 0-based rank of each caption's image. `>=` counts the image itself once and
+    # every incorrect image tied with it, which ranks ties pessimistically.
+    positive = scores.gather(1, targets[:, None])
+    return (scores >= positive).sum(1) - 1
+
+
+def _image_to_text_ranks(scores: torch.Tensor, image_ids: torch.Tensor, caption_to_image: torch.Tensor) -> torch.Tensor:
+    # scores (q, n_captions) for the query images `image_ids` (q,): rank of the best-scored correct caption among the
+    # incorrect ones, ties counted against the image.
+    correct = caption_to_image[None, :] == image_ids[:, None]
+    best = scores.masked_fill(~correct, float("-inf")).amax(1, keepdim=True)
+    return ((scores >= best) & ~correct).sum(1)
+
+
+def _blockwise(n_queries: int, n_columns: int, rank_block: Callable[[int, int], torch.Tensor], block: int | None):
+    rows = block or max(1, _BLOCK_ELEMENTS // max(n_columns, 1))
+    return torch.cat([rank_block(start, min(start + rows, n_queries)) for start in range(0, n_queries, rows)])
+
+
+def _recall_from_ranks(t2i_ranks: torch.Tensor, i2t_ranks: torch.Tensor, ks: tuple[int, ...]) -> dict:
+    result = {}
+    for direction, ranks in ((TEXT_TO_IMAGE, t2i_ranks), (IMAGE_TO_TEXT, i2t_ranks)):
+        result[direction] = {f"R@{k}": 100.0 * int((ranks < k).sum()) / ranks.numel() for k in ks}
+    result[RSUM] = sum(result[TEXT_TO_IMAGE].values()) + sum(result[IMAGE_TO_TEXT].values())
+    return result
+
+
+def _recall(
+    t2i_scores: Callable[[int, int], torch.Tensor],
+    i2t_scores: Callable[[torch.Tensor], torch.Tensor],
+    caption_to_image: torch.Tensor,
+    n_images: int,
+    ks: tuple[int, ...],
+    block_size: int | None,
+) -> dict:
+    # t2i_scores(start, stop): rows start:stop of the (captions x images) scores;
+    # i2t_scores(image_ids): the (len(image_ids) x captions) scores of those images.
+    n_captions = caption_to_image.shape[0]
+    t2i_ranks = _blockwise(
+        n_captions,
+        n_images,
+        lambda start, stop: _text_to_image_ranks(t2i_scores(start, stop), caption_to_image[start:stop]),
+        block_size,
+    )
+    # Only images with at least one caption can be image->text queries.
+    query_images = torch.unique(caption_to_image)
+    i2t_ranks = _blockwise(
+        query_images.shape[0],
+        n_captions,
+        lambda start, stop: _image_to_text_ranks(
+            i2t_scores(query_images[start:stop]), query_images[start:stop], caption_to_image
+        ),
+        block_size,
+    )
+    return _recall_from_ranks(t2i_ranks, i2t_ranks, ks)
+
+
+def recall_at_k(
+    similarity: torch.Tensor,
+    caption_to_image: torch.Tensor | Sequence[int],
+    ks: Sequence[int] = (1, 5, 10),
+    block_size: int | None = None,
+) -> dict:
+    """Recall@k in both directions, in percent, from a caption x image similarity matrix.
+
+    Text->image: each caption is a query; it hits at k if its image is among the k highest-scored images.
+    Image->text: each image that has at least one caption is a query; it hits at k if ANY of its captions is among the
+    k highest-scored captions. Ties are pessimistic: an incorrect item scored equal to the best correct one ranks
+    ahead of it. Scores are processed in blocks of queries, so memory stays at one block beyond the input.
+
+    Args:
+        similarity (`torch.Tensor` of shape `(n_captions, n_images)`):
+            Score of every caption against every image (higher = more similar). Integer scores are allowed.
+        caption_to_image (`torch.Tensor` or `Sequence[int]` of length `n_captions`):
+            Column index of each caption's image. Several captions may share an image; images without a caption are
+            never image->text queries.
+        ks (`Sequence[int]`, *optional*, defaults to `(1, 5, 10)`):
+            Positive cut-offs; reported sorted and without duplicates.
+        block_size (`int`, *optional*):
+            Queries per block; by default chosen so one block holds about 4M scores.
+
+    Returns:
+        `dict`: `{"text_to_image": {"R@1": .., ...}, "image_to_text": {"R@1": .., ...}, "rsum": ..}`, where `rsum` is
+        the sum of every reported recall of both directions.
+    """
+    ks = _check_ks(ks)
+    if not isinstance(similarity, torch.Tensor) or similarity.ndim != 2:
+        shape = tuple(similarity.shape) if isinstance(similarity, torch.Tensor) else type(similarity).__name__
+        raise ValueError(f"`similarity` must be a 2-D tensor (n_captions, n_images), got {shape}.")
+    n_captions, n_images = similarity.shape
+    if n_captions == 0 or n_images == 0:
+        raise ValueError(f"`similarity` is empty ({n_captions} captions x {n_images} images): nothing to rank.")
+    if similarity.is_complex() or similarity.dtype == torch.bool:
+        raise ValueError(f"`similarity` must hold real scores, got dtype {similarity.dtype}.")
+    if not similarity.is_floating_point():
+        # float64 holds integer scores exactly, and the masking below needs -inf.
+        similarity = similarity.double()
+    if torch.isnan(similarity).any():
+        raise ValueError("`similarity` contains NaN: fix the embeddings or scores that produced it before ranking.")
+    caption_to_image = _check_caption_to_image(caption_to_image, n_captions, n_images, similarity.device)
+    return _recall(
+        lambda start, stop: similarity[start:stop],
+        lambda image_ids: similarity[:, image_ids].T,
+        caption_to_image,
+        n_images,
+        ks,
+        block_size,
+    )
+
+
+def _check_embeddings(image_embeds: torch.Tensor, caption_embeds: torch.Tensor) -> None:
+    for name, embeds in (("image_embeds", image_embeds), ("caption_embeds", caption_embeds)):
+        if not isinstance(embeds, torch.Tensor) or embeds.ndim != 2 or not embeds.is_floating_point():
+            shape = tuple(embeds.shape) if isinstance(embeds, torch.Tensor) else type(embeds).__name__
+            raise ValueError(f"`{name}` must be a 2-D float tensor (n, projection_dim), got {shape}.")
+        if embeds.shape[0] == 0:
+            raise ValueError(f"`{name}` is empty: nothing to rank.")
+    if image_embeds.shape[1] != caption_embeds.shape[1]:
+        raise ValueError(
+            f"`image_embeds` ({image_embeds.shape[1]}) and `caption_embeds` ({caption_embeds.shape[1]}) must have the "
+            "same projection dimension: pass the projected embeddings of one model."
+        )
+
+
+def _language_order(caption_languages: Sequence[str], n_captions: int, languages: Sequence[str] | None) -> list[str]:
+    if len(caption_languages) != n_captions:
+        raise ValueError(
+            f"`caption_languages` has {len(caption_languages)} entries but there are {n_captions} captions: "
+            "give one language code per caption."
+        )
+    for position, language in enumerate(caption_languages):
+        if not isinstance(language, str) or not language.strip():
+            raise ValueError(f"`caption_languages[{position}]` is {language!r}: give an ISO 639 code such as 'en'.")
+        if language == MEAN:
+            raise ValueError(f"`caption_languages[{position}]` is {MEAN!r}, a reserved key: rename that language.")
+    present = list(dict.fromkeys(caption_languages))
+    if languages is None:
+        return present
+    missing = [language for language in languages if language not in present]
+    if missing:
+        raise ValueError(
+            f"Languages {missing} have no captions to evaluate (present: {present}): drop them from `languages`."
+        )
+    return list(dict.fromkeys(languages))
+
+
+def _mean_entry(entries: list[dict]) -> dict:
+    mean = {}
+    for direction in (TEXT_TO_IMAGE, IMAGE_TO_TEXT):
+        mean[direction] = {key: sum(e[direction][key] for e in entries) / len(entries) for key in entries[0][direction]}
+    mean[RSUM] = sum(e[RSUM] for e in entries) / len(entries)
+    return mean
+
+
+def multilingual_retrieval_metrics(
+    image_embeds: torch.Tensor,
+    caption_embeds: torch.Tensor,
+    caption_to_image: torch.Tensor | Sequence[int],
+    caption_languages: Sequence[str],
+    ks: Sequence[int] = (1, 5, 10),
+    reference_language: str | None = "en",
+    languages: Sequence[str] | None = None,
+    block_size: int | None = None,
+) -> dict:
+    """Recall@k per language and averaged over languages, from image and caption embeddings (cosine similarity).
+
+    For each language, its captions are the text->image queries against all images, and the image->text gallery holds
+    only that language's captions, queried by the images that have at least one caption in that language.
+
+    Args:
+        image_embeds (`torch.Tensor` of shape `(n_images, projection_dim)`):
+            Image (or video) embeddings; normalised here.
+        caption_embeds (`torch.Tensor` of shape `(n_captions, projection_dim)`):
+            Caption embeddings; normalised here.
+        caption_to_image (`torch.Tensor` or `Sequence[int]` of length `n_captions`):
+            Row of `image_embeds` that each caption describes.
+        caption_languages (`Sequence[str]` of length `n_captions`):
+            Language code of each caption.
+        ks (`Sequence[int]`, *optional*, defaults to `(1, 5, 10)`):
+            Positive recall cut-offs.
+        reference_language (`str`, *optional*, defaults to `"en"`):
+            When present among the evaluated languages, every language gets a `"gap_to_<reference>"` entry: its
+            text->image R@k, image->text R@k (smallest k, normally 1) and rsum minus the reference's (negative =
+            worse than the reference).
+            `None` turns it off.
+        languages (`Sequence[str]`, *optional*):
+            Languages to evaluate, in this order; by default every language, in order of first appearance.
+        block_size (`int`, *optional*):
+            Queries per block (see [`recall_at_k`]).
+
+    Returns:
+        `dict`: `{"<lang>": {"text_to_image": {"R@1": ..}, "image_to_text": {..}, "rsum": .., "gap_to_en": {..}},
+        ..., "mean": {"text_to_image": {..}, "image_to_text": {..}, "rsum": ..}}`, recalls in percent; `"mean"` is the
+        unweighted mean over the evaluated languages.
+    """
+    ks = _check_ks(ks)
+    _check_embeddings(image_embeds, caption_embeds)
+    order = _language_order(caption_languages, caption_embeds.shape[0], languages)
+    images = torch.nn.functional.normalize(image_embeds.float(), dim=-1)
+    captions = torch.nn.functional.normalize(caption_embeds.float(), dim=-1).to(images.device)
+    caption_to_image = _check_caption_to_image(caption_to_image, captions.shape[0], images.shape[0], images.device)
+
+    results = {}
+    for language in order:
+        positions = torch.tensor([i for i, lang in enumerate(caption_languages) if lang == language])
+        language_captions = captions[positions.to(captions.device)]
+        results[language] = _recall(
+            lambda start, stop, c=language_captions: c[start:stop] @ images.T,
+            lambda image_ids, c=language_captions: images[image_ids] @ c.T,
+            caption_to_image[positions.to(caption_to_image.device)],
+            images.shape[0],
+            ks,
+            block_size,
+        )
+    if reference_language is not None and reference_language in results:
+        reference, r_at = results[reference_language], f"R@{ks[0]}"
+        for entry in results.values():
+            entry[f"gap_to_{reference_language}"] = {
+                f"{TEXT_TO_IMAGE}_{r_at}": entry[TEXT_TO_IMAGE][r_at] - reference[TEXT_TO_IMAGE][r_at],
+                f"{IMAGE_TO_TEXT}_{r_at}": entry[IMAGE_TO_TEXT][r_at] - reference[IMAGE_TO_TEXT][r_at],
+                RSUM: entry[RSUM] - reference[RSUM],
+            }
+    results[MEAN] = _mean_entry([results[language] for language in order])
+    return results
+
+
+def _short_key(key: str) -> str:
+    # "R@5" -> "r5", "text_to_image_R@1" -> "t2i_r1"
+    for direction, short in _DIRECTION_ABBREVIATIONS.items():
+        key = key.replace(f"{direction}_", f"{short}_")
+    return key.replace("R@", "r")
+
+
+def flatten_recall(recall: dict, prefix: str = "") -> dict[str, float]:
+    """Flat `{prefix}t2i_r1`-style keys for one [`recall_at_k`] result (or one language of a multilingual one).
+
+    Args:
+        recall (`dict`):
+            `{"text_to_image": {"R@1": ..}, "image_to_text": {..}, "rsum": .., optional "gap_to_<lang>": {..}}`.
+        prefix (`str`, *optional*, defaults to `""`):
+            Prepended to every key, e.g. `"de_"`.
+
+    Returns:
+        `dict[str, float]`: e.g. `{"t2i_r1": .., "t2i_r5": .., "i2t_r1": .., "rsum": .., "gap_to_en_t2i_r1": ..}`.
+    """
+    flat = {}
+    for direction, short in _DIRECTION_ABBREVIATIONS.items():
+        for key, value in recall[direction].items():
+            flat[f"{prefix}{short}_{_short_key(key)}"] = float(value)
+    flat[f"{prefix}{RSUM}"] = float(recall[RSUM])
+    for name, gaps in recall.items():
+        if name.startswith("gap_to_"):
+            flat.update({f"{prefix}{name}_{_short_key(key)}": float(value) for key, value in gaps.items()})
+    return flat
+
+
+def flatten_retrieval_metrics(nested: dict) -> dict[str, float]:
+    """Trainer-style flat metrics from [`multilingual_retrieval_metrics`]' nested result.
+
+    Args:
+        nested (`dict`):
+            `{"<lang>": {...}, ..., "mean": {...}}`.
+
+    Returns:
+        `dict[str, float]`: `<lang>_t2i_r1`, `<lang>_t2i_r5`, ..., `<lang>_i2t_r10`, `<lang>_rsum`, the gap keys
+        (`<lang>_gap_to_en_t2i_r1`, ...) and `mean_t2i_r1`, ...; the Trainer prefixes them with `eval_`.
+    """
+    flat = {}
+    for name, entry in nested.items():
+        if not isinstance(entry, dict) or not {TEXT_TO_IMAGE, IMAGE_TO_TEXT, RSUM} <= entry.keys():
+            raise ValueError(
+                f"Entry {name!r} is not a recall result: expected a dict with keys '{TEXT_TO_IMAGE}', "
+                f"'{IMAGE_TO_TEXT}' and '{RSUM}' as `multilingual_retrieval_metrics` returns."
+            )
+        flat.update(flatten_recall(entry, prefix=f"{name}_"))
+    return flat

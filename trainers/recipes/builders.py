@@ -1,0 +1,139 @@
+"""Model builders of the training commands: a student, a cross-lingual teacher and a tokenizer from
+`ModelArguments` (a checkpoint, existing backbones, or configs from scratch)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoConfig, AutoTokenizer, CLIPImageProcessorPil, PreTrainedTokenizerBase
+
+from ...modeling import (
+    BabelClipProcessor,
+    CrossLingualTeacherConfig,
+    CrossLingualTeacherModel,
+    CrossModalStudentConfig,
+    CrossModalStudentModel,
+)
+from ..common.files import atomic_directory
+from ..common.mappings import as_mapping
+from ..data.splits import text_corpus
+from ..tokenization.wordpiece import train_wordpiece_tokenizer
+from .arguments import ModelArguments
+from .presets import MODEL_PRESETS, architecture
+
+DEFAULT_PROJECTION_DIM = 256
+
+
+def build_tokenizer(model_args: ModelArguments, corpus: list[str]) -> PreTrainedTokenizerBase:
+    """The tokenizer named by the arguments (or that of the text backbone), else one trained on `corpus`."""
+    name = model_args.tokenizer_name_or_path or model_args.model_name_or_path or model_args.text_model_name_or_path
+    if name is not None:
+        return AutoTokenizer.from_pretrained(name)
+    if not corpus:
+        raise ValueError("No tokenizer given and no text to train one on: set tokenizer_name_or_path.")
+    return train_wordpiece_tokenizer(corpus, vocab_size=model_args.tokenizer_vocab_size)
+
+
+def image_processor_for(vision_config, image_size: int | None = None) -> CLIPImageProcessorPil:
+    """A PIL image processor (CLIP normalisation) at `image_size`, or the vision config's own size."""
+    size = image_size or getattr(vision_config, "image_size", 224)
+    return CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+
+
+def _text_config_for(tokenizer: PreTrainedTokenizerBase, mapping: dict[str, Any]):
+    settings = dict(mapping)
+    model_type = settings.pop("model_type", "bert")
+    settings.setdefault("vocab_size", len(tokenizer))
+    settings.setdefault("pad_token_id", tokenizer.pad_token_id)
+    return AutoConfig.for_model(model_type, **settings)
+
+
+def with_preset(model_args: ModelArguments) -> ModelArguments:
+    """`model_args` with its `model_preset`'s architecture filled in where the arguments leave it unset."""
+    if model_args.model_preset is None:
+        return replace(model_args, projection_dim=model_args.projection_dim or DEFAULT_PROJECTION_DIM)
+    if model_args.model_preset not in MODEL_PRESETS:
+        raise ValueError(f"Unknown model_preset {model_args.model_preset!r}; choose one of {sorted(MODEL_PRESETS)}.")
+    preset = architecture(MODEL_PRESETS[model_args.model_preset])
+    given = {name: getattr(model_args, name) for name in preset if getattr(model_args, name) is not None}
+    return replace(model_args, **{**preset, **given})
+
+
+def build_student(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase) -> tuple[Any, BabelClipProcessor]:
+    """A `CrossModalStudentModel` and its processor, from a checkpoint, existing backbones or configs."""
+    model_args = with_preset(model_args)
+    if model_args.model_name_or_path is not None:
+        model = CrossModalStudentModel.from_pretrained(model_args.model_name_or_path)
+        try:
+            processor = BabelClipProcessor.from_pretrained(model_args.model_name_or_path)
+        except (OSError, ValueError):
+            processor = BabelClipProcessor(
+                image_processor_for(model.config.vision_config, model_args.image_size), tokenizer
+            )
+        return model, processor
+    head_settings = dict(
+        projection_dim=model_args.projection_dim,
+        text_pooling=model_args.text_pooling,
+        uni_modal_heads=model_args.uni_modal_heads,
+    )
+    if model_args.vision_model_name_or_path is not None and model_args.text_model_name_or_path is not None:
+        model = CrossModalStudentModel.from_vision_text_pretrained(
+            model_args.vision_model_name_or_path, model_args.text_model_name_or_path, **head_settings
+        )
+    else:
+        vision = as_mapping(model_args.vision_config, "vision_config")
+        text = as_mapping(model_args.text_config, "text_config")
+        if vision is None or text is None:
+            raise ValueError(
+                "Say which student to build: model_name_or_path, or vision_model_name_or_path + "
+                "text_model_name_or_path, or vision_config + text_config."
+            )
+        vision = dict(vision)
+        vision_config = AutoConfig.for_model(vision.pop("model_type", "clip_vision_model"), **vision)
+        config = CrossModalStudentConfig(
+            vision_config=vision_config, text_config=_text_config_for(tokenizer, text), **head_settings
+        )
+        model = CrossModalStudentModel(config)
+    processor = BabelClipProcessor(image_processor_for(model.config.vision_config, model_args.image_size), tokenizer)
+    return model, processor
+
+
+def build_cross_lingual_teacher(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase):
+    """A `CrossLingualTeacherModel` from a checkpoint, a text backbone or a text config."""
+    model_args = with_preset(model_args)
+    if model_args.model_name_or_path is not None:
+        return CrossLingualTeacherModel.from_pretrained(model_args.model_name_or_path)
+    settings = dict(projection_dim=model_args.projection_dim, text_pooling=model_args.text_pooling)
+    if model_args.text_model_name_or_path is not None:
+        return CrossLingualTeacherModel.from_text_pretrained(model_args.text_model_name_or_path, **settings)
+    text = as_mapping(model_args.text_config, "text_config")
+    if text is None:
+        raise ValueError("Say which teacher to build: model_name_or_path, text_model_name_or_path or text_config.")
+    return CrossLingualTeacherModel(
+        CrossLingualTeacherConfig(text_config=_text_config_for(tokenizer, text), **settings)
+    )
+
+
+def trained_tokenizer_folder(
+    splits: Mapping[str, Any], folder: Path, vocab_size: int, split_names: Sequence[str] = ("train", "bitext")
+) -> Path:
+    """A WordPiece tokenizer trained once on the text of `split_names` (never a test split), saved in `folder`
+    (atomically); an existing one is reused."""
+    if not (folder / "tokenizer.json").is_file():
+        tokenizer = train_wordpiece_tokenizer(text_corpus(dict(splits), list(split_names)), vocab_size=vocab_size)
+        with atomic_directory(folder, overwrite=True) as staging:
+            tokenizer.save_pretrained(str(staging))
+    return folder
+
+
+def export_backbone(backbone, side_processor, folder: Path) -> str:
+    """Saves one tower of a trained babelclip model as a plain AutoModel checkpoint (e.g. a frozen CUSA teacher),
+    once and atomically."""
+    if not (folder / "config.json").is_file():
+        with atomic_directory(folder, overwrite=True) as staging:
+            backbone.save_pretrained(str(staging))
+            side_processor.save_pretrained(str(staging))
+    return str(folder)

@@ -1,0 +1,238 @@
+"""`GallerySearcher`: top-k search over a gallery with text or image queries, and the query encoders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence as SequenceOf
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+from PIL import Image
+from torch import nn
+
+from ..evaluation.encoding import image_encoder, text_encoder
+from .gallery import gallery_kind, load_gallery
+from .index import INDEX_TYPES, IndexType, build_faiss_index, exact_search, faiss_search
+
+
+class GallerySearcher:
+    """
+    Top-k search over a gallery, exact in torch or through a FAISS index.
+
+    Args:
+        gallery (`datasets.Dataset`, `str` or `os.PathLike`): a gallery or its folder (see [`encode_gallery`]).
+        index (`str`, *optional*, defaults to `"exact"`):
+            `"exact"` (torch), `"faiss"` (`IndexFlatIP`, exact), `"faiss-hnsw"` or `"faiss-ivf"` (approximate); see
+            the module docstring for the trade-offs.
+        device (`str` or `torch.device`, *optional*, defaults to `"cpu"`): where the exact search keeps the gallery.
+        chunk_size (`int`, *optional*, defaults to `None`): gallery rows per score block of the exact search.
+        index_options: passed to [`build_faiss_index`] (`hnsw_m`, `ef_search`, `nlist`, `nprobe`, ...).
+
+    Attributes:
+        gallery (`datasets.Dataset`), kind (`"image"` or `"text"`), keys (`list[str]`: the `image_id` of each row of an
+        image gallery, the `caption` of each row of a text gallery), embeddings (`torch.Tensor` (N, P), float32).
+    """
+
+    def __init__(
+        self,
+        gallery: Dataset | str | os.PathLike,
+        index: IndexType = "exact",
+        device: str | torch.device = "cpu",
+        chunk_size: int | None = None,
+        **index_options: Any,
+    ):
+        if index not in INDEX_TYPES:
+            raise ValueError(f"Unknown index {index!r}: use one of {INDEX_TYPES}.")
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size}.")
+        if index == "exact" and index_options:
+            raise ValueError(f"{sorted(index_options)} only apply to FAISS indexes; drop them or pick index='faiss*'.")
+        self.gallery = gallery if isinstance(gallery, Dataset) else load_gallery(gallery)
+        self.kind = gallery_kind(self.gallery)
+        if len(self.gallery) == 0:
+            raise ValueError("The gallery is empty: encode a non-empty dataset split before searching.")
+        key_column = "image_id" if self.kind == "image" else "caption"
+        # Through Arrow: 10x faster than a Python column read on 100k rows (and respects select/shuffle mappings).
+        keys = self.gallery.with_format("arrow", columns=[key_column])[:][key_column].to_pylist()
+        self.keys = [str(key) for key in keys]
+        embeddings = self.gallery.with_format("numpy", columns=["embedding"])[:]["embedding"]
+        if embeddings.dtype == object:  # variable-length lists: rows of different sizes
+            raise ValueError("Gallery embeddings have different lengths: re-encode the gallery with one model.")
+        self.embeddings = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))
+        if not torch.isfinite(self.embeddings).all():
+            bad = torch.nonzero(~torch.isfinite(self.embeddings).all(dim=1)).flatten()[:5].tolist()
+            raise ValueError(f"Gallery rows {bad} hold NaN or infinite embeddings: re-encode the gallery.")
+        self.index_name = index
+        self.chunk_size = chunk_size
+        self.device = torch.device(device)
+        self._faiss_index = None
+        if index == "exact":
+            self._device_embeddings = self.embeddings.to(self.device)
+        else:
+            self._faiss_index = build_faiss_index(self.embeddings.numpy(), index, **index_options)
+
+    @property
+    def dim(self) -> int:
+        """Embedding size `P` of the gallery."""
+        return self.embeddings.shape[1]
+
+    def __len__(self) -> int:
+        return self.embeddings.shape[0]
+
+    def search_embeddings(self, queries: torch.Tensor | np.ndarray, k: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Top-k gallery rows of each query embedding by inner product.
+
+        Args:
+            queries (`torch.Tensor` or `np.ndarray` of shape `(Q, P)`): query embeddings (normalise them for cosine).
+            k (`int`, *optional*, defaults to 10): results per query; a gallery smaller than `k` returns all its rows.
+
+        Returns:
+            `tuple[torch.Tensor, torch.Tensor]`: `scores` (Q, min(k, N)) float32 and `indices` (Q, min(k, N)) int64 on
+            the CPU, ordered by score descending then index ascending. Approximate FAISS indexes may find fewer rows
+            than asked: those slots hold index -1 and score -inf, at the end of the row.
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer (the number of results per query), got {k!r}.")
+        queries = torch.as_tensor(queries)
+        if queries.ndim == 1:
+            queries = queries.unsqueeze(0)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise ValueError(
+                f"Query embeddings of shape {tuple(queries.shape)} do not match the gallery's {self.dim}-d embeddings: "
+                f"encode the queries with the model that encoded the gallery (or re-encode the gallery)."
+            )
+        queries = queries.detach().float()
+        k = min(k, len(self))
+        if self._faiss_index is not None:
+            return faiss_search(self._faiss_index, queries.cpu().numpy(), k)
+        scores, indices = exact_search(self._device_embeddings, queries.to(self.device), k, self.chunk_size)
+        return scores.cpu(), indices.cpu()
+
+    def _hits(self, queries: torch.Tensor, k: int) -> list[list[tuple[str, float]]]:
+        scores, indices = self.search_embeddings(queries, k)
+        return [
+            [(self.keys[index], score) for score, index in zip(row_scores, row_indices, strict=True) if index >= 0]
+            for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True)
+        ]
+
+    def search_text(
+        self,
+        model: nn.Module,
+        processor,
+        queries: SequenceOf[str],
+        k: int = 10,
+        batch_size: int = 64,
+        max_length: int = 64,
+    ) -> list[list[tuple[str, float]]]:
+        """
+        Text queries, in any language the model reads, against the gallery.
+
+        Args:
+            model (`nn.Module`): the model that encoded the gallery.
+            processor: its processor (or tokenizer).
+            queries (`list[str]`): the query sentences.
+            k (`int`, *optional*, defaults to 10): results per query.
+            batch_size (`int`, *optional*, defaults to 64), max_length (`int`, *optional*, defaults to 64).
+
+        Returns:
+            `list[list[tuple[str, float]]]`: per query, `(key, score)` pairs best first; the key is the `image_id` for
+            an image gallery, the caption for a text gallery. For the rows themselves, call [`encode_texts`] and
+            [`search_embeddings`] and index `gallery` with the returned indices.
+        """
+        return self._hits(encode_texts(model, processor, queries, batch_size, max_length), k)
+
+    def search_image(
+        self,
+        model: nn.Module,
+        processor,
+        images: SequenceOf[Image.Image | str | os.PathLike],
+        k: int = 10,
+        batch_size: int = 64,
+    ) -> list[list[tuple[str, float]]]:
+        """
+        Image queries (PIL images or file paths) against the gallery: top-k captions of a text gallery.
+
+        Args:
+            model (`nn.Module`): the model that encoded the gallery.
+            processor: its processor (with an image processor).
+            images (`list` of `PIL.Image.Image` or paths): the query images.
+            k (`int`, *optional*, defaults to 10): results per query.
+            batch_size (`int`, *optional*, defaults to 64): images per forward pass.
+
+        Returns:
+            `list[list[tuple[str, float]]]`: per image, `(key, score)` pairs best first (captions for a text gallery,
+            `image_id`s for an image gallery).
+        """
+        return self._hits(encode_images(model, processor, images, batch_size), k)
+
+
+@torch.no_grad()
+def _encode_in_batches(model: nn.Module, encode, items: list, batch_size: int) -> torch.Tensor:
+    """`encode` over `items` in batches, in eval mode -> normalised float32 (len(items), P) on the CPU."""
+    if len(items) == 0:
+        raise ValueError("No queries given: pass at least one.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = [encode(items[start : start + batch_size]).float().cpu() for start in range(0, len(items), batch_size)]
+    finally:
+        model.train(was_training)
+    return F.normalize(torch.cat(chunks), dim=-1)
+
+
+def encode_texts(
+    model: nn.Module, processor, texts: SequenceOf[str], batch_size: int = 64, max_length: int = 64
+) -> torch.Tensor:
+    """
+    Normalised text embeddings for search queries.
+
+    Args:
+        model (`nn.Module`): a babelclip student. processor: its processor (or tokenizer).
+        texts (`list[str]`): sentences, in any language.
+        batch_size (`int`, *optional*, defaults to 64), max_length (`int`, *optional*, defaults to 64).
+
+    Returns:
+        `torch.Tensor` of shape `(len(texts), P)`: float32, unit norm, on the CPU.
+    """
+    if isinstance(texts, str):
+        raise ValueError("texts must be a list of strings; wrap a single query as [query].")
+    return _encode_in_batches(model, text_encoder(model, processor, max_length), list(texts), batch_size)
+
+
+def encode_images(
+    model: nn.Module, processor, images: SequenceOf[Image.Image | str | os.PathLike], batch_size: int = 64
+) -> torch.Tensor:
+    """
+    Normalised image embeddings for search queries.
+
+    Args:
+        model (`nn.Module`): a babelclip student. processor: its processor.
+        images (`list` of `PIL.Image.Image` or image file paths).
+        batch_size (`int`, *optional*, defaults to 64).
+
+    Returns:
+        `torch.Tensor` of shape `(len(images), P)`: float32, unit norm, on the CPU.
+    """
+    if isinstance(images, Image.Image | str | os.PathLike):
+        images = [images]
+    return _encode_in_batches(model, image_encoder(model, processor), [_open_image(i) for i in images], batch_size)
+
+
+def _open_image(image: Image.Image | str | os.PathLike) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image
+    path = Path(image).expanduser()
+    if not path.is_file():
+        raise ValueError(f"Query image {str(path)!r} does not exist: check the path.")
+    try:
+        with Image.open(path) as opened:
+            return opened.convert("RGB")
+    except OSError as error:
+        raise ValueError(f"Cannot read query image {str(path)!r} ({error}): pass a PNG or JPEG file.") from error

@@ -1,0 +1,88 @@
+"""`DistillationArguments`: `transformers.TrainingArguments` plus babelclip's `DistillationSettings`, validated up
+front with errors that say what to fix.
+
+What a loss is, which settings it takes and its default weight are declared by the loss classes
+(`babelclip.trainers.losses`); the validation here builds every registered loss from the arguments, so a bad value is
+rejected by the one piece of code that uses it, with the argument field named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transformers import TrainingArguments
+
+from ..losses import available_losses, build_loss, default_loss_weight, loss_class, loss_settings_from_arguments
+from .settings import DistillationSettings
+
+# Settings a wrong value of which no loss constructor would catch (they are read by the trainer or the collator).
+_MINIMUM_TEXT_LENGTH = 2
+
+
+@dataclass(kw_only=True)
+class DistillationArguments(DistillationSettings, TrainingArguments):
+    """
+    [`~transformers.TrainingArguments`] plus the distillation settings of babelclip ([`DistillationSettings`]).
+
+    Example:
+
+    ```python
+    >>> args = DistillationArguments(output_dir="runs/x", losses=["contrastive", "optimal_transport"], ot_epsilon=0.1)
+    >>> args.weighted_losses
+    {'contrastive': 1.0, 'optimal_transport': 1.0}
+    ```
+    """
+
+    def __post_init__(self) -> None:
+        # Our batches carry teacher inputs the model's forward does not take: never let the Trainer drop them.
+        self.remove_unused_columns = False
+        super().__post_init__()
+        if self.eval_reference_language is None:
+            self.eval_reference_language = self.source_language
+        self._validate_distillation_settings()
+
+    def _validate_distillation_settings(self) -> None:
+        if isinstance(self.losses, str):
+            self.losses = [name.strip() for name in self.losses.split(",") if name.strip()]
+        if not self.losses:
+            raise ValueError(f"`losses` is empty: name at least one of {available_losses()}.")
+        unknown = [name for name in self.losses if name not in available_losses()]
+        if unknown:
+            raise ValueError(f"Unknown loss name(s) {unknown} in `losses`; choose from {available_losses()}.")
+        if len(set(self.losses)) != len(self.losses):
+            raise ValueError(f"`losses` names a loss twice: {self.losses}. Give each loss once.")
+        if self.loss_weights is None:
+            self.loss_weights = [default_loss_weight(name) for name in self.losses]
+        if len(self.loss_weights) != len(self.losses):
+            raise ValueError(
+                f"`loss_weights` has {len(self.loss_weights)} entries but `losses` has {len(self.losses)}: "
+                "give one weight per loss, in the same order."
+            )
+        if any(weight < 0 for weight in self.loss_weights):
+            raise ValueError(f"`loss_weights` must be >= 0, got {self.loss_weights}.")
+        # Every registered loss checks its settings, used or not: a typo in an unused one is still a typo.
+        for name in available_losses():
+            try:
+                build_loss(name, **loss_settings_from_arguments(name, self))
+            except ValueError as error:
+                fields = sorted(set(loss_class(name).argument_fields.values()))
+                values = ", ".join(f"`{field}`={getattr(self, field)!r}" for field in fields)
+                raise ValueError(f"{values} (settings of the `{name}` loss): {error}") from error
+        if self.max_text_length < _MINIMUM_TEXT_LENGTH:
+            raise ValueError(f"`max_text_length` must be >= {_MINIMUM_TEXT_LENGTH}, got {self.max_text_length}.")
+        if "relational_kd" in self.losses and self.cross_lingual_teacher_path is None:
+            raise ValueError(
+                "`relational_kd` (CL2CM) distils a cross-lingual teacher: set `cross_lingual_teacher_path` to a "
+                "CrossLingualTeacherModel checkpoint (train one with `babelclip train-teacher`)."
+            )
+        soft_label_losses = {"cross_modal_soft_label", "uni_modal_soft_label"} & set(self.losses)
+        if soft_label_losses and (self.image_teacher_path is None or self.text_teacher_path is None):
+            raise ValueError(
+                f"{sorted(soft_label_losses)} (CUSA) need both uni-modal teachers: set `image_teacher_path` (any "
+                "AutoModel vision checkpoint) and `text_teacher_path` (a sentence encoder such as all-MiniLM-L6-v2)."
+            )
+
+    @property
+    def weighted_losses(self) -> dict[str, float]:
+        """The configured losses and their weights, in order."""
+        return dict(zip(self.losses, self.loss_weights, strict=True))

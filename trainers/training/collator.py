@@ -1,0 +1,132 @@
+"""Batch collation: rows of the babelclip schemas -> the tensors the student, the teachers and the losses read.
+
+Tokenization and image preprocessing happen here, per batch, so datasets stay lazy (raw PIL images and strings on
+disk; nothing is preprocessed ahead of time).
+
+Keys produced (only those the run needs):
+- student / trained model: `input_ids`, `attention_mask` (+ `token_type_ids`), `pixel_values` or `frames` +
+  `frame_mask`; `group_ids` (int64, equal for rows of the same image, or of the same source sentence in bitext);
+- the source sentence in the trained model's tokenizer: `source_input_ids`, `source_attention_mask`;
+- CL2CM teacher: `cl_source_input_ids`, `cl_source_attention_mask`, `cl_target_input_ids`, `cl_target_attention_mask`;
+- CUSA teachers: `image_teacher_pixel_values`, `text_teacher_input_ids`, `text_teacher_attention_mask`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ..data.schema import (
+    BITEXT,
+    CAPTION,
+    FRAMES,
+    IMAGE,
+    IMAGE_ID,
+    IMAGE_TEXT,
+    SOURCE,
+    SOURCE_CAPTION,
+    TARGET,
+    VIDEO_TEXT,
+    row_schema,
+)
+
+
+def stable_group_id(key: str) -> int:
+    """A 63-bit id that is the same in every process and every run (Python's `hash` is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little") >> 1
+
+
+def tokenize(tokenizer, texts: Sequence[str], max_length: int, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Pads/truncates `texts` and returns `{prefix + "input_ids": ..., prefix + "attention_mask": ...}`."""
+    encoded = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    keys = ("input_ids", "attention_mask", "token_type_ids") if not prefix else ("input_ids", "attention_mask")
+    return {prefix + key: encoded[key] for key in keys if key in encoded}
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+class DistillationCollator:
+    """Collates image-text, video-text or bitext rows for `DistillationTrainer`.
+
+    Args:
+        processor (`BabelClipProcessor` or a tokenizer):
+            The trained model's processor (a tokenizer alone for the cross-lingual teacher).
+        max_length (`int`, *optional*, defaults to 64): truncation length of every tokenizer call.
+        with_source (`bool`, *optional*, defaults to `False`):
+            Also tokenize each row's source sentence with the trained model's tokenizer (for a source teacher).
+        cross_lingual_tokenizer (*optional*): the CL2CM teacher's tokenizer (adds the `cl_*` keys).
+        image_teacher_processor (*optional*): CUSA's image teacher processor (adds `image_teacher_pixel_values`).
+        text_teacher_tokenizer (*optional*): CUSA's text teacher tokenizer (adds `text_teacher_*`; it reads the
+            English source caption, the language such sentence encoders know).
+
+    Example:
+
+    ```python
+    >>> collator = DistillationCollator(processor)
+    >>> batch = collator([dataset[0], dataset[1]])
+    >>> sorted(batch)
+    ['attention_mask', 'group_ids', 'input_ids', 'pixel_values', ...]
+    ```
+    """
+
+    def __init__(
+        self,
+        processor,
+        max_length: int = 64,
+        with_source: bool = False,
+        cross_lingual_tokenizer=None,
+        image_teacher_processor=None,
+        text_teacher_tokenizer=None,
+    ) -> None:
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.max_length = max_length
+        self.with_source = with_source
+        self.cross_lingual_tokenizer = cross_lingual_tokenizer
+        self.image_teacher_processor = image_teacher_processor
+        self.text_teacher_tokenizer = text_teacher_tokenizer
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if not rows:
+            raise ValueError("Cannot collate an empty batch.")
+        kind = row_schema(rows[0])
+        if any(row_schema(row) != kind for row in rows):
+            raise ValueError("A batch mixes schemas (image-text, video-text, bitext): keep one schema per dataset.")
+        if kind == BITEXT:
+            sources = [row[SOURCE] for row in rows]
+            targets = [row[TARGET] for row in rows]
+            group_keys = sources
+        else:
+            targets = [row[CAPTION] for row in rows]
+            # Source-language rows translate themselves; other rows without a source caption fall back to their text.
+            sources = [row.get(SOURCE_CAPTION) or row[CAPTION] for row in rows]
+            group_keys = [str(row[IMAGE_ID]) for row in rows]
+
+        batch = tokenize(self.tokenizer, targets, self.max_length)
+        batch["group_ids"] = torch.tensor([stable_group_id(key) for key in group_keys], dtype=torch.long)
+        if kind == IMAGE_TEXT:
+            batch["pixel_values"] = self.processor(images=[_rgb(row[IMAGE]) for row in rows])["pixel_values"]
+        elif kind == VIDEO_TEXT:
+            videos = self.processor(videos=[[_rgb(frame) for frame in row[FRAMES]] for row in rows])
+            batch["frames"], batch["frame_mask"] = videos["frames"], videos["frame_mask"]
+        if self.with_source or kind == BITEXT:
+            batch.update(tokenize(self.tokenizer, sources, self.max_length, prefix="source_"))
+        if self.cross_lingual_tokenizer is not None:
+            batch.update(tokenize(self.cross_lingual_tokenizer, sources, self.max_length, prefix="cl_source_"))
+            batch.update(tokenize(self.cross_lingual_tokenizer, targets, self.max_length, prefix="cl_target_"))
+        if self.image_teacher_processor is not None:
+            if kind != IMAGE_TEXT:
+                raise ValueError("CUSA's image teacher needs image-text rows (`image` column); this batch has none.")
+            images = [_rgb(row[IMAGE]) for row in rows]
+            batch["image_teacher_pixel_values"] = self.image_teacher_processor(images, return_tensors="pt")[
+                "pixel_values"
+            ]
+        if self.text_teacher_tokenizer is not None:
+            batch.update(tokenize(self.text_teacher_tokenizer, sources, self.max_length, prefix="text_teacher_"))
+        return batch
