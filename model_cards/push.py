@@ -27,6 +27,7 @@ from .training_record import read_training_record
 # Only a resumed run reads these, and the Trainer's pickle is never released: a release does not need them.
 NOT_RELEASED_PATTERNS = [
     "training_args.bin",
+    "source_teacher/*",
     "optimizer.pt",
     "scheduler.pt",
     "scaler.pt",

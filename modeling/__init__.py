@@ -2,10 +2,11 @@
 
 Importing this package registers the configs, models and processor with the Auto classes, and marks them for
 `auto_map` so that every `save_pretrained` writes the code files next to the weights: a saved folder then loads with
-`AutoModel.from_pretrained(folder, trust_remote_code=True)` where babelclip is not installed.
+`AutoModel.from_pretrained(folder, trust_remote_code=True)` where babelclip is not installed. A student is also an
+`AutoModelForZeroShotImageClassification`, so `pipeline("zero-shot-image-classification", model=folder)` runs it.
 """
 
-from transformers import AutoConfig, AutoModel, AutoProcessor
+from transformers import AutoConfig, AutoModel, AutoModelForZeroShotImageClassification, AutoProcessor
 
 from .configuration_babelclip import CrossLingualTeacherConfig, CrossModalStudentConfig
 from .dual_encoder_babelclip import DualEncoderParts, load_dual_encoder
@@ -46,6 +47,9 @@ def _register() -> None:
         AutoModel.register(config_class, model_class, exist_ok=True)
         config_class.register_for_auto_class()
         model_class.register_for_auto_class("AutoModel")
+    # `pipeline("zero-shot-image-classification")` loads through this class; `auto_map` gets it on save (see
+    # `CrossModalStudentModel.extra_auto_classes`).
+    AutoModelForZeroShotImageClassification.register(CrossModalStudentConfig, CrossModalStudentModel, exist_ok=True)
     AutoProcessor.register(CrossModalStudentConfig, BabelClipProcessor, exist_ok=True)
     BabelClipProcessor.register_for_auto_class("AutoProcessor")
 

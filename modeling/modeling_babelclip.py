@@ -9,6 +9,7 @@ import os
 
 import torch
 from torch import nn
+from transformers import PreTrainedConfig
 from transformers.utils import ModelOutput
 
 from .configuration_babelclip import CrossModalStudentConfig
@@ -34,6 +35,7 @@ from .modeling_base_babelclip import (
     copy_backbone_weights,
     load_backbone_config,
     load_pretrained_into,
+    tower_output_options,
     tower_width,
 )
 from .outputs_babelclip import BabelClipImageOutput, CrossModalStudentOutput
@@ -95,6 +97,10 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
     main_input_name = "input_ids"
     input_modalities = ("image", "video", "text")
 
+    # `register_for_auto_class` records one auto class (`AutoModel`); `save_pretrained` adds these to `auto_map`, so
+    # that pipelines load a saved folder with `trust_remote_code=True` where babelclip is not installed.
+    extra_auto_classes = ("AutoModelForZeroShotImageClassification",)
+
     def __init__(self, config: CrossModalStudentConfig):
         super().__init__(config)
         self.vision_model = build_backbone(config.vision_config)
@@ -112,9 +118,21 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
             self.uni_text_head = None
         self.post_init()
 
-    def _project_pixels(self, pixel_values: torch.Tensor, name: str) -> tuple[torch.Tensor, ModelOutput]:
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
+        """`PreTrainedModel.save_pretrained`, with `extra_auto_classes` in `auto_map` when the code ships (registered
+        classes, or classes loaded with `trust_remote_code`)."""
+        if self.is_remote_code():
+            reference = f"{type(self).__module__.rsplit('.', 1)[-1]}.{type(self).__name__}"
+            auto_map = dict(getattr(self.config, "auto_map", None) or {})
+            auto_map.update(dict.fromkeys(self.extra_auto_classes, reference))
+            self.config.auto_map = auto_map
+        super().save_pretrained(save_directory, *args, **kwargs)
+
+    def _project_pixels(
+        self, pixel_values: torch.Tensor, name: str, **output_options: bool
+    ) -> tuple[torch.Tensor, ModelOutput]:
         check_pixel_values(pixel_values, self.config.vision_config, name)
-        backbone_output = self.vision_model(pixel_values=pixel_values, return_dict=True)
+        backbone_output = self.vision_model(pixel_values=pixel_values, return_dict=True, **output_options)
         pooled = pool_vision_states(
             backbone_output.last_hidden_state,
             getattr(backbone_output, "pooler_output", None),
@@ -122,10 +140,12 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
         )
         return self.visual_projection(pooled), backbone_output
 
-    def _project_video(self, frames: torch.Tensor, frame_mask: torch.Tensor | None) -> tuple[torch.Tensor, ModelOutput]:
+    def _project_video(
+        self, frames: torch.Tensor, frame_mask: torch.Tensor | None, **output_options: bool
+    ) -> tuple[torch.Tensor, ModelOutput]:
         mask = resolve_frame_mask(frames, frame_mask)
         # Only valid frames go through the tower, so padding frames cannot influence anything (and cost nothing).
-        valid_embeds, backbone_output = self._project_pixels(frames[mask], "frames")
+        valid_embeds, backbone_output = self._project_pixels(frames[mask], "frames", **output_options)
         per_frame = valid_embeds.new_zeros(*mask.shape, valid_embeds.shape[-1])
         per_frame[mask] = valid_embeds
         return masked_mean(per_frame, mask), backbone_output
@@ -184,7 +204,10 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
         frame_mask: torch.Tensor | None = None,
         return_loss: bool = False,
         text_only: bool = False,
-    ) -> CrossModalStudentOutput:
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> CrossModalStudentOutput | tuple:
         r"""
         Match a batch of texts with a batch of images or videos.
 
@@ -207,28 +230,40 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
             text_only (`bool`, *optional*, defaults to `False`):
                 Encode the texts alone: no visual input is taken and the image fields and logits are `None`. This is
                 the path of bitext-only training, which must still call the (possibly DDP-wrapped) `forward`.
+            output_attentions (`bool`, *optional*):
+                Return the towers' attention weights in `text_model_output.attentions` /
+                `vision_model_output.attentions` (needs `attn_implementation="eager"`; SDPA returns none).
+            output_hidden_states (`bool`, *optional*):
+                Return every layer's states in `text_model_output.hidden_states` / `vision_model_output.hidden_states`.
+            return_dict (`bool`, *optional*):
+                `False` returns `CrossModalStudentOutput.to_tuple()` (the set fields in order, the tower outputs as
+                tuples), as `CLIPModel` does; defaults to `config.return_dict`.
 
         Returns:
-            [`CrossModalStudentOutput`]
+            [`CrossModalStudentOutput`], or a `tuple` with `return_dict=False`.
         """
         if input_ids is None:
             raise ValueError(
                 "`forward` matches texts with images: pass `input_ids`. To embed images or videos alone use "
                 "`get_image_features` / `get_video_features`."
             )
+        options = tower_output_options(output_attentions, output_hidden_states)
         if text_only:
-            return self._text_only_output(input_ids, attention_mask, token_type_ids, pixel_values, frames, return_loss)
+            output = self._text_only_output(
+                input_ids, attention_mask, token_type_ids, pixel_values, frames, return_loss, options
+            )
+            return output if self._returns_dict(return_dict) else output.to_tuple()
         check_one_visual_input(pixel_values, frames)
         is_video = frames is not None
         visual = frames if is_video else pixel_values
         if return_loss:
             check_same_batch_size(visual, input_ids, "frames" if is_video else "pixel_values", "input_ids")
 
-        text, text_backbone_output = self._run_text_tower(input_ids, attention_mask, token_type_ids)
+        text, text_backbone_output = self._run_text_tower(input_ids, attention_mask, token_type_ids, **options)
         if is_video:
-            image_embeds, vision_backbone_output = self._project_video(frames, frame_mask)
+            image_embeds, vision_backbone_output = self._project_video(frames, frame_mask, **options)
         else:
-            image_embeds, vision_backbone_output = self._project_pixels(pixel_values, "pixel_values")
+            image_embeds, vision_backbone_output = self._project_pixels(pixel_values, "pixel_values", **options)
         image = self._image_output(image_embeds, None)
 
         image_normed = _normalize(image.image_embeds)
@@ -238,7 +273,7 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
         # A bias shared by all logits cancels in the softmax, so InfoNCE does not train it (sigmoid losses do).
         loss = symmetric_contrastive_loss(logits_per_text) if return_loss else None
 
-        return CrossModalStudentOutput(
+        output = CrossModalStudentOutput(
             loss=loss,
             logits_per_image=logits_per_text.t(),
             logits_per_text=logits_per_text,
@@ -253,6 +288,10 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
             text_model_output=text_backbone_output,
             vision_model_output=vision_backbone_output,
         )
+        return output if self._returns_dict(return_dict) else output.to_tuple()
+
+    def _returns_dict(self, return_dict: bool | None) -> bool:
+        return self.config.return_dict if return_dict is None else return_dict
 
     def _text_only_output(
         self,
@@ -262,13 +301,14 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
         pixel_values: torch.Tensor | None,
         frames: torch.Tensor | None,
         return_loss: bool,
+        options: dict[str, bool],
     ) -> CrossModalStudentOutput:
         if pixel_values is not None or frames is not None or return_loss:
             raise ValueError(
                 "`text_only=True` encodes texts alone: drop `pixel_values`/`frames` and `return_loss`, or set "
                 "`text_only=False` to match texts with images."
             )
-        text, text_backbone_output = self._run_text_tower(input_ids, attention_mask, token_type_ids)
+        text, text_backbone_output = self._run_text_tower(input_ids, attention_mask, token_type_ids, **options)
         return CrossModalStudentOutput(
             text_embeds=_normalize(text.text_embeds),
             text_token_embeds=text.text_token_embeds,
@@ -281,7 +321,7 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
 
     @classmethod
     def from_vision_text_pretrained(
-        cls, vision_model_name_or_path: str, text_model_name_or_path: str, **config_kwargs
+        cls, vision_model_name_or_path: str | PreTrainedConfig, text_model_name_or_path: str, **config_kwargs
     ) -> "CrossModalStudentModel":
         r"""
         Start a student from two pretrained backbones, copying their weights exactly; the projections, the logit
@@ -289,9 +329,10 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
         aligned dual encoder's projections and logit scale use [`~CrossModalStudentModel.from_dual_encoder`].
 
         Args:
-            vision_model_name_or_path (`str`):
+            vision_model_name_or_path (`str` or `PreTrainedConfig`):
                 Hub id or folder of an image encoder; for a composite checkpoint (e.g. a full CLIP) its vision tower
-                is used.
+                is used. A vision config instead builds that tower from scratch (randomly initialised), for a
+                pretrained text tower beside an image encoder trained here.
             text_model_name_or_path (`str`):
                 Hub id or folder of an encoder-only text model (e.g. all-MiniLM-L6-v2, XLM-R).
             config_kwargs (*optional*):
@@ -304,15 +345,20 @@ class CrossModalStudentModel(BabelClipPreTrainedModel):
         ...     "openai/clip-vit-base-patch32", "FacebookAI/xlm-roberta-base", projection_dim=512
         ... )
         ```"""
-        vision_config = load_backbone_config(vision_model_name_or_path, "vision")
+        from_scratch = isinstance(vision_model_name_or_path, PreTrainedConfig)
+        if from_scratch:
+            vision_config = vision_model_name_or_path
+        else:
+            vision_config = load_backbone_config(vision_model_name_or_path, "vision")
         text_config = load_backbone_config(text_model_name_or_path, "text")
         config = cls.config_class(
             vision_config=vision_config.to_dict(), text_config=text_config.to_dict(), **config_kwargs
         )
         model = cls(config)
-        load_pretrained_into(
-            model.vision_model, vision_model_name_or_path, vision_config, config.vision_pooling == "pooler"
-        )
+        if not from_scratch:
+            load_pretrained_into(
+                model.vision_model, vision_model_name_or_path, vision_config, config.vision_pooling == "pooler"
+            )
         load_pretrained_into(model.text_model, text_model_name_or_path, text_config, config.text_pooling == "pooler")
         return model
 

@@ -117,6 +117,13 @@ def copy_backbone_weights(target: PreTrainedModel, source: nn.Module, needs_pool
     check_missing_weights(result.missing_keys, needs_pooler, name, target.config.model_type)
 
 
+def tower_output_options(output_attentions: bool | None, output_hidden_states: bool | None) -> dict[str, bool]:
+    """The `output_attentions` / `output_hidden_states` a caller set, for the towers; unset ones are left to the
+    towers' configs, as transformers' composite models do."""
+    options = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
+    return {name: value for name, value in options.items() if value is not None}
+
+
 class BabelClipPreTrainedModel(PreTrainedModel):
     """
     Base class of the babelclip models: a text tower (`text_model` -> pooling -> `text_projection`) and a learnable
@@ -164,10 +171,13 @@ class BabelClipPreTrainedModel(PreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         name: str = "input_ids",
+        **output_options: bool,
     ) -> tuple[BabelClipTextOutput, ModelOutput]:
         attention_mask = resolve_attention_mask(input_ids, attention_mask, self.config.text_config.pad_token_id, name)
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        backbone_output = self.text_model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True, **extra)
+        backbone_output = self.text_model(
+            input_ids=input_ids, attention_mask=attention_mask, return_dict=True, **extra, **output_options
+        )
         hidden = backbone_output.last_hidden_state
         pooled = pool_text_states(
             hidden, attention_mask, getattr(backbone_output, "pooler_output", None), self.config.text_pooling

@@ -58,10 +58,10 @@ class CrossModalStudentOutput(ModelOutput):
         `logit_scale * cos(image_embeds, text_embeds)`, plus `logit_bias` when the model has one.
     logits_per_text (`torch.FloatTensor` of shape `(B_txt, B_img)`):
         The transpose of `logits_per_image`.
-    image_embeds (`torch.FloatTensor` of shape `(B_img, P)`):
-        L2-normalised image (or video) embeddings.
     text_embeds (`torch.FloatTensor` of shape `(B_txt, P)`):
         L2-normalised text embeddings.
+    image_embeds (`torch.FloatTensor` of shape `(B_img, P)`):
+        L2-normalised image (or video) embeddings.
     text_token_embeds (`torch.FloatTensor` of shape `(B_txt, L, P)`):
         Projected text token states, not normalised.
     text_attention_mask (`torch.LongTensor` of shape `(B_txt, L)`):
@@ -83,8 +83,9 @@ class CrossModalStudentOutput(ModelOutput):
     loss: torch.Tensor | None = None
     logits_per_image: torch.Tensor | None = None
     logits_per_text: torch.Tensor | None = None
-    image_embeds: torch.Tensor | None = None
+    # Text before image, as in `CLIPOutput`: `return_dict=False` tuples start like CLIP's.
     text_embeds: torch.Tensor | None = None
+    image_embeds: torch.Tensor | None = None
     text_token_embeds: torch.Tensor | None = None
     text_attention_mask: torch.Tensor | None = None
     uni_image_embeds: torch.Tensor | None = None

@@ -2,10 +2,12 @@
 that turn texts, images and videos (lists of frames) into the student's inputs. No torchvision is involved."""
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from transformers import AutoImageProcessor, AutoTokenizer, ProcessorMixin
 from transformers.feature_extraction_utils import BatchFeature
+from transformers.processing_utils import ProcessingKwargs, Unpack
 
 from .dual_encoder_babelclip import DualEncoderSource, dual_encoder_paths
 
@@ -71,34 +73,33 @@ class BabelClipProcessor(ProcessorMixin):
         tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path or text_path)
         return cls(image_processor=image_processor, tokenizer=tokenizer)
 
+    # ProcessorMixin's lowest-priority defaults (`_merge_kwargs`): any call-time kwargs override them.
+    text_kwargs: ClassVar[dict[str, object]] = {"padding": True, "truncation": True, "return_tensors": "pt"}
+    images_kwargs: ClassVar[dict[str, object]] = {"return_tensors": "pt"}
+
     def __call__(
         self,
-        text: str | list[str] | None = None,
         images=None,
+        text: str | list[str] | None = None,
         videos: Sequence[Sequence] | None = None,
-        return_tensors: str | None = "pt",
-        padding: bool | str = True,
-        truncation: bool = True,
-        max_length: int | None = None,
+        **kwargs: Unpack[ProcessingKwargs],
     ) -> BatchFeature:
         r"""
-        Prepare texts, images and / or videos.
+        Prepare texts, images and / or videos, with `ProcessorMixin`'s call convention: options go flat
+        (`padding="max_length"`, `max_length=64`, `return_tensors="np"`) or per modality (`text_kwargs`,
+        `images_kwargs`, `common_kwargs` for all), as transformers' own processors take them.
 
         Args:
-            text (`str` or `list[str]`, *optional*):
-                Sentences to tokenize.
             images (`PIL.Image.Image` or `list[PIL.Image.Image]`, *optional*):
                 Images, resized and normalised by the image processor.
+            text (`str` or `list[str]`, *optional*):
+                Sentences to tokenize.
             videos (`list[list[PIL.Image.Image]]`, *optional*):
-                One list of frames per video; videos may have different lengths.
-            return_tensors (`str`, *optional*, defaults to `"pt"`):
-                Tensor type of the outputs; videos need `"pt"`.
-            padding (`bool` or `str`, *optional*, defaults to `True`):
-                Tokenizer padding.
-            truncation (`bool`, *optional*, defaults to `True`):
-                Tokenizer truncation.
-            max_length (`int`, *optional*):
-                Tokenizer maximum length.
+                One list of frames per video; videos may have different lengths. The frames go through the image
+                processor with `images_kwargs`.
+            kwargs (*optional*):
+                Tokenizer options (defaults: `padding=True`, `truncation=True`), image processor options and
+                `return_tensors` (defaults to `"pt"`; videos need `"pt"`).
 
         Returns:
             [`BatchFeature`]: `input_ids`, `attention_mask` (and `token_type_ids` if the tokenizer makes them) for text;
@@ -107,31 +108,36 @@ class BabelClipProcessor(ProcessorMixin):
         """
         if text is None and images is None and videos is None:
             raise ValueError("Nothing to process: pass `text`, `images` and / or `videos`.")
+        if kwargs.get("videos_kwargs"):
+            raise ValueError(
+                "Video frames are prepared by the image processor: pass its options in `images_kwargs`, not "
+                f"`videos_kwargs` ({sorted(kwargs['videos_kwargs'])})."
+            )
+        merged = self._merge_kwargs(tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs)
+        text_kwargs, images_kwargs = merged["text_kwargs"], merged["images_kwargs"]
         data = {}
         if text is not None:
-            data.update(
-                self.tokenizer(
-                    text, padding=padding, truncation=truncation, max_length=max_length, return_tensors=return_tensors
-                )
-            )
+            data.update(self.tokenizer(text, **text_kwargs))
         if images is not None:
-            data["pixel_values"] = self.image_processor(images, return_tensors=return_tensors)["pixel_values"]
+            data["pixel_values"] = self.image_processor(images, **images_kwargs)["pixel_values"]
         if videos is not None:
-            if return_tensors != "pt":
+            if images_kwargs.get("return_tensors") != "pt":
                 raise ValueError(
-                    f"Videos are returned as torch tensors: use `return_tensors='pt'`, not {return_tensors!r}."
+                    f"Videos are returned as torch tensors: use `return_tensors='pt'`, not "
+                    f"{images_kwargs.get('return_tensors')!r}."
                 )
-            data["frames"], data["frame_mask"] = self._process_videos(videos)
+            data["frames"], data["frame_mask"] = self._process_videos(videos, images_kwargs)
+        return_tensors = text_kwargs.get("return_tensors") if text is not None else images_kwargs.get("return_tensors")
         return BatchFeature(data, tensor_type=return_tensors)
 
-    def _process_videos(self, videos: Sequence[Sequence]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _process_videos(self, videos: Sequence[Sequence], images_kwargs: dict) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(videos, (str, bytes)) or not all(isinstance(video, (list, tuple)) for video in videos):
             raise ValueError("`videos` must be a list of videos, each a list of PIL frames.")
         lengths = [len(video) for video in videos]
         if not lengths or min(lengths) == 0:
             raise ValueError(f"Every video needs at least one frame; got frame counts {lengths}.")
         # One image-processor call for all frames, then split and pad to the longest video.
-        pixels = self.image_processor([frame for video in videos for frame in video], return_tensors="pt")
+        pixels = self.image_processor([frame for video in videos for frame in video], **images_kwargs)
         per_video = torch.split(pixels["pixel_values"], lengths)
         frames = per_video[0].new_zeros(len(videos), max(lengths), *per_video[0].shape[1:])
         frame_mask = torch.zeros(len(videos), max(lengths), dtype=torch.bool)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,3 +49,15 @@ def run_in_fork(target: Callable, config: dict) -> dict:
         raise RuntimeError(f"the measurement process died (exit code {process.exitcode}); see its traceback") from None
     process.join()
     return result
+
+
+def median_seconds(function: Callable[[], object], warmup: int, repeats: int) -> float:
+    """Median wall time of `function()` over `repeats` runs, after `warmup` untimed runs."""
+    for _ in range(warmup):
+        function()
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings)

@@ -10,12 +10,10 @@ throughput (items per second) for a small realistic config: a ViT-S/16-sized CLI
 import argparse
 import json
 import platform
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from benchmark_common import median_seconds
 from transformers import BertConfig, CLIPVisionConfig
 
 from babelclip.modeling import (
@@ -33,18 +31,6 @@ SMALL_VISION = dict(image_size=224, patch_size=16, hidden_size=384, intermediate
                     num_attention_heads=6)  # fmt: skip
 SMALL_TEXT = dict(vocab_size=30522, hidden_size=384, intermediate_size=1536, num_hidden_layers=6,
                   num_attention_heads=12, max_position_embeddings=512)  # fmt: skip
-
-
-def median_seconds(function: Callable[[], object], warmup: int, repeats: int) -> float:
-    """Median wall time of `function()` over `repeats` runs, after `warmup` untimed runs."""
-    for _ in range(warmup):
-        function()
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings)
 
 
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:

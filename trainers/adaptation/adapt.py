@@ -152,7 +152,7 @@ def adapt_language(
     base = AutoModel.from_pretrained(base_model_path)
     if teachers is None:
         # Before peft injects LoRA layers into `base` (in place): the source teacher is a plain frozen copy of it.
-        teachers = load_teachers(args, base, LossComposer(args).required_fields)
+        teachers = load_teachers(args, base, LossComposer(args).required_fields, bitext_training=True)
     if lora_config is None:
         token_ids = language_token_ids(tokenizer, pairs["target"], pairs["source"]) if train_language_tokens else None
         lora_config = language_lora_config(trainable_token_indices=token_ids)

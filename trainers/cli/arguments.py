@@ -115,7 +115,16 @@ class DemoArguments:
     """Where the demo runs and at which size."""
 
     output_dir: str = field(default="runs/demo", metadata={"help": "Where every stage, checkpoint and report goes."})
-    preset: str = field(default="full", metadata={"help": "'full' (about 6 minutes on 2 cores) or 'ci' (seconds)."})
+    preset: str = field(
+        default="full",
+        metadata={
+            "help": "'full' (6 minutes on 2 cores), 'ci' (seconds), 'pretrained' (mE5 text tower) or a YAML file."
+        },
+    )
+    settings: str | None = field(
+        default=None,
+        metadata={"help": 'Overrides of the preset, a JSON/YAML mapping: \'{"budget": {"learning_rate": 5e-4}}\'.'},
+    )
 
 
 @dataclass
@@ -125,5 +134,12 @@ class BenchmarkArguments:
     output_dir: str = field(metadata={"help": "Where data, every run and the reports go."})
     dataset: str = field(default="embedded", metadata={"help": "'embedded', a built-in name or a dataset folder."})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "Training seeds."})
-    preset: str = field(default="full", metadata={"help": "'full', or 'ci' for a seconds-long smoke run."})
+    preset: str = field(
+        default="full",
+        metadata={"help": "'full', 'ci' (seconds), 'pretrained', 'tuxpaint' or a YAML file of settings."},
+    )
+    settings: str | None = field(
+        default=None,
+        metadata={"help": 'Overrides of the preset, a JSON/YAML mapping: \'{"languages": ["en", "sw"]}\'.'},
+    )
     arms: list[str] | None = field(default=None, metadata={"help": "Run only these arms (default: all)."})

@@ -53,6 +53,12 @@ def write_json_atomically(payload: Any, path: str | os.PathLike) -> Path:
     return write_text_atomically(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", path)
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def check_folder_target(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """`path` resolved, or a `ValueError` when it is a file or (without `overwrite`) a non-empty folder: call it before
     long work whose result goes there, so the error comes first."""
@@ -60,7 +66,10 @@ def check_folder_target(path: str | os.PathLike, overwrite: bool = False) -> Pat
     if target.exists() and not target.is_dir():
         raise ValueError(f"{target} exists and is a file: pass a folder path.")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise ValueError(f"{target} already exists and is not empty: choose another folder or pass overwrite=True.")
+        raise ValueError(
+            f"{target} already exists and is not empty: choose another folder, or overwrite it (`overwrite=True`, "
+            "`--overwrite` on the command line)."
+        )
     return target
 
 
@@ -78,6 +87,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     target = check_folder_target(path, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; the result is a normal folder
     try:
         yield staging
         if target.exists():

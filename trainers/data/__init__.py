@@ -5,6 +5,8 @@ batch sampler (`sampling.py`). Names are imported on first use: `import babelcli
 
 from ..common.lazy import lazy_exports
 
+_LAYOUT_LOADERS = ("load_bitext_tsv", "load_crossmodal3600", "load_karpathy", "load_multi30k", "load_tuxpaint",
+                   "load_vatex", "load_xflickrco", "load_xtd10")  # fmt: skip
 _MODULES = {
     ".images": ("drop_unreadable_images", "find_unreadable_images", "image_problem"),
     ".languages": (
@@ -15,16 +17,7 @@ _MODULES = {
         "suggest_language_code",
     ),
     ".resources": ("resource_group", "resource_groups"),
-    ".layouts": (
-        "load_bitext_tsv",
-        "load_crossmodal3600",
-        "load_karpathy",
-        "load_multi30k",
-        "load_tuxpaint",
-        "load_vatex",
-        "load_xflickrco",
-        "load_xtd10",
-    ),
+    ".layouts": _LAYOUT_LOADERS,
     ".loaders": ("LAYOUTS", "detect_layout", "load_retrieval_dataset"),
     ".schema": (
         "BITEXT_FEATURES",

@@ -1,12 +1,30 @@
-"""Retrieval evaluation: recall per language in both directions (`recall`), batch encoding shared with search
-(`encoding`), scoring a dataset (`retrieval`) or a saved checkpoint (`checkpoint`), and reports (`reports`); the same
-recall is an `evaluate` metric (`recall.recall_metric_path()`)."""
+"""Retrieval evaluation: recall per language in both directions and per-query ranks (`recall`), batch encoding
+shared with search (`encoding`), scoring a dataset (`retrieval`) or a saved checkpoint (`checkpoint`), text->text
+retrieval (`text_retrieval`), the paired bootstrap (`bootstrap`) and reports (`reports`); the same recall is an
+`evaluate` metric (`recall.recall_metric_path()`)."""
 
 from ..common.lazy import lazy_exports
 
 _MODULES = {
-    ".recall": ("recall_at_k", "multilingual_retrieval_metrics", "flatten_retrieval_metrics", "recall_metric_path"),
-    ".retrieval": ("encode_retrieval_dataset", "evaluate_retrieval"),
+    ".recall": (
+        "QueryRanks",
+        "flatten_retrieval_metrics",
+        "load_query_ranks",
+        "multilingual_retrieval_metrics",
+        "per_query_ranks",
+        "recall_at_k",
+        "recall_metric_path",
+        "save_query_ranks",
+    ),
+    ".retrieval": ("encode_queries", "encode_retrieval_dataset", "evaluate_retrieval"),
+    ".bootstrap": (
+        "chance_recall",
+        "chance_recall_at_k",
+        "outside_interval",
+        "paired_bootstrap_interval",
+        "paired_recall_interval",
+    ),
+    ".text_retrieval": ("encode_captions", "evaluate_text_retrieval", "text_retrieval_metrics", "text_retrieval_ranks"),
     ".checkpoint": ("evaluate_checkpoint",),
     ".reports": ("retrieval_markdown", "write_retrieval_report", "compare_reports"),
 }

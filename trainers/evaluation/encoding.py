@@ -69,6 +69,29 @@ def text_encoder(model: nn.Module, processor, max_length: int):
     return encode
 
 
+class _BothTextHeads(nn.Module):
+    # Looks like a model to `text_encoder` (which tokenises, batches and moves to the device), but its "features"
+    # are the cross-modal and the CUSA uni-modal embeddings side by side, so one pass yields both.
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def get_text_features(self, **inputs: torch.Tensor) -> torch.Tensor:
+        output = self.model.encode_text(**inputs)
+        return torch.cat([output.text_embeds, output.uni_text_embeds], dim=-1)  # (B, 2P)
+
+
+def has_uni_text_head(model: nn.Module) -> bool:
+    """Whether `model` is a student with CUSA's uni-modal text head."""
+    return getattr(model, "uni_text_head", None) is not None
+
+
+def text_heads_encoder(model: nn.Module, processor, max_length: int):
+    """A function: list of sentences -> their cross-modal and uni-modal text embeddings side by side (B, 2P) for a
+    student with CUSA heads (`(B, P)`, the cross-modal ones, for any other model)."""
+    return text_encoder(_BothTextHeads(model) if has_uni_text_head(model) else model, processor, max_length)
+
+
 def image_encoder(model: nn.Module, processor):
     """A function: list of PIL images -> their projected image embeddings (B, P)."""
     device = _model_device(model)

@@ -16,14 +16,23 @@ Example:
 >>> recall_at_k(similarity, caption_to_image=[0, 1, 1], ks=(1,))["text_to_image"]
 {'R@1': 66.66666666666667}
 ```
+
+Per-query results ([`per_query_ranks`]) come from the same ranking as the recalls, so `hits_at_k(ranks, k).mean() * 100`
+is exactly R@k; their query ids (caption rows for text->image, image indices for image->text) are the same for every run
+on the same test set, which lets two arms or seeds be paired query by query (`bootstrap.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+
+from ..common.files import atomic_file
 
 TEXT_TO_IMAGE = "text_to_image"
 IMAGE_TO_TEXT = "image_to_text"
@@ -87,37 +96,58 @@ def _text_to_image_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.T
     return (scores >= positive).sum(1) - 1
 
 
-def _image_to_text_ranks(scores: torch.Tensor, image_ids: torch.Tensor, caption_to_image: torch.Tensor) -> torch.Tensor:
-    # scores (q, n_captions) for the query images `image_ids` (q,): rank of the best-scored correct caption among the
-    # incorrect ones, ties counted against the image.
-    correct = caption_to_image[None, :] == image_ids[:, None]
+def _best_positive_ranks(
+    scores: torch.Tensor, query_groups: torch.Tensor, gallery_groups: torch.Tensor
+) -> torch.Tensor:
+    # scores (q, n_gallery) for queries of groups `query_groups` (q,) against items of groups `gallery_groups`
+    # (n_gallery,): rank of the best-scored correct item (same group) among the incorrect ones, ties counted against
+    # the query. A correct item scored -inf is never the best unless every correct item is (text_retrieval.py masks
+    # a query's own row that way).
+    correct = gallery_groups[None, :] == query_groups[:, None]
     best = scores.masked_fill(~correct, float("-inf")).amax(1, keepdim=True)
     return ((scores >= best) & ~correct).sum(1)
 
 
 def _blockwise(n_queries: int, n_columns: int, rank_block: Callable[[int, int], torch.Tensor], block: int | None):
+    if n_queries == 0:
+        return torch.empty(0, dtype=torch.long)
     rows = block or max(1, _BLOCK_ELEMENTS // max(n_columns, 1))
     return torch.cat([rank_block(start, min(start + rows, n_queries)) for start in range(0, n_queries, rows)])
 
 
+def hits_at_k(ranks: torch.Tensor | np.ndarray, k: int) -> torch.Tensor | np.ndarray:
+    """Per-query hit at cut-off `k` from 0-based ranks: `ranks < k` (bool, same shape and array type as `ranks`).
+
+    This is the definition R@k uses: R@k = 100 x the mean of `hits_at_k(ranks, k)`.
+    """
+    return ranks < k
+
+
+def recall_from_ranks(ranks: torch.Tensor | np.ndarray, ks: Sequence[int]) -> dict[str, float]:
+    """`{"R@k": ..}` in percent from the 0-based ranks `(n_queries,)` of one direction's queries (`n_queries` >= 1)."""
+    ks = _check_ks(ks)
+    n_queries = len(ranks)
+    if n_queries == 0:
+        raise ValueError("`ranks` is empty: a direction without queries has no recall.")
+    return {f"R@{k}": 100.0 * int(hits_at_k(ranks, k).sum()) / n_queries for k in ks}
+
+
 def _recall_from_ranks(t2i_ranks: torch.Tensor, i2t_ranks: torch.Tensor, ks: tuple[int, ...]) -> dict:
-    result = {}
-    for direction, ranks in ((TEXT_TO_IMAGE, t2i_ranks), (IMAGE_TO_TEXT, i2t_ranks)):
-        result[direction] = {f"R@{k}": 100.0 * int((ranks < k).sum()) / ranks.numel() for k in ks}
+    result = {TEXT_TO_IMAGE: recall_from_ranks(t2i_ranks, ks), IMAGE_TO_TEXT: recall_from_ranks(i2t_ranks, ks)}
     result[RSUM] = sum(result[TEXT_TO_IMAGE].values()) + sum(result[IMAGE_TO_TEXT].values())
     return result
 
 
-def _recall(
+def _ranks(
     t2i_scores: Callable[[int, int], torch.Tensor],
     i2t_scores: Callable[[torch.Tensor], torch.Tensor],
     caption_to_image: torch.Tensor,
     n_images: int,
-    ks: tuple[int, ...],
     block_size: int | None,
-) -> dict:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     # t2i_scores(start, stop): rows start:stop of the (captions x images) scores;
     # i2t_scores(image_ids): the (len(image_ids) x captions) scores of those images.
+    # Returns the text->image ranks (n_captions,), the image->text query images (sorted) and their ranks.
     n_captions = caption_to_image.shape[0]
     t2i_ranks = _blockwise(
         n_captions,
@@ -130,12 +160,110 @@ def _recall(
     i2t_ranks = _blockwise(
         query_images.shape[0],
         n_captions,
-        lambda start, stop: _image_to_text_ranks(
+        lambda start, stop: _best_positive_ranks(
             i2t_scores(query_images[start:stop]), query_images[start:stop], caption_to_image
         ),
         block_size,
     )
-    return _recall_from_ranks(t2i_ranks, i2t_ranks, ks)
+    return t2i_ranks, query_images, i2t_ranks
+
+
+@dataclass(frozen=True, eq=False)
+class QueryRanks:
+    """Per-query ranks of one direction of one language: what R@k averages, kept so runs can be paired by query.
+
+    Args:
+        query_ids (`np.ndarray` of shape `(n_queries,)`, int64):
+            Stable identity of each query on a given test set: the caption's row in the evaluated captions for
+            caption queries, the image's index (row of the image embeddings) for image queries. Sorted ascending.
+        query_images (`np.ndarray` of shape `(n_queries,)`, int64):
+            The image each query belongs to (a caption's image; an image itself): the cluster to resample when
+            captions of one image are not independent queries (see `bootstrap.py`).
+        ranks (`np.ndarray` of shape `(n_queries,)`, int64):
+            0-based rank of the best-scored correct item among the incorrect ones, ties counted against the query.
+        n_positives (`np.ndarray` of shape `(n_queries,)`, int64):
+            Correct items of each query in the gallery (1 for text->image); with `gallery_size`, the chance level.
+        gallery_size (`int`):
+            Items each query is ranked against.
+        n_skipped (`int`, *optional*, defaults to 0):
+            Would-be queries left out because the gallery holds no correct item for them (e.g. images without a
+            caption in that language, for image->text).
+    """
+
+    query_ids: np.ndarray
+    query_images: np.ndarray
+    ranks: np.ndarray
+    n_positives: np.ndarray
+    gallery_size: int
+    n_skipped: int = 0
+
+    def __post_init__(self) -> None:
+        arrays = {}
+        for name in _QUERY_ARRAYS:
+            value = getattr(self, name)
+            value = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            if value.ndim != 1 or (value.size and not np.issubdtype(value.dtype, np.integer)):
+                raise ValueError(f"`{name}` must be a 1-D integer array, got shape {value.shape} dtype {value.dtype}.")
+            arrays[name] = value.astype(np.int64)
+        lengths = {name: len(value) for name, value in arrays.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"QueryRanks arrays must have one entry per query, got lengths {lengths}.")
+        for name, value in arrays.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "gallery_size", int(self.gallery_size))
+        object.__setattr__(self, "n_skipped", int(self.n_skipped))
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.ranks)
+
+    def hits(self, k: int) -> np.ndarray:
+        """`(n_queries,)` bool: whether each query's correct item is within the top `k` ([`hits_at_k`])."""
+        return hits_at_k(self.ranks, k)
+
+    def recall(self, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+        """`{"R@k": ..}` in percent ([`recall_from_ranks`])."""
+        return recall_from_ranks(self.ranks, ks)
+
+
+_QUERY_ARRAYS = ("query_ids", "query_images", "ranks", "n_positives")
+_QUERY_SCALARS = ("gallery_size", "n_skipped")
+_KEY_SEPARATOR = "/"
+
+
+def save_query_ranks(ranks: Mapping[str, Mapping[str, QueryRanks]], path: str | os.PathLike) -> Path:
+    """Writes `{name: {direction: QueryRanks}}` (as [`per_query_ranks`] returns) to a compressed `.npz`, atomically.
+
+    Keys in the file are `"<name>/<direction>/<field>"`, e.g. `"de/text_to_image/ranks"`; read back with
+    [`load_query_ranks`].
+    """
+    arrays = {}
+    for name, directions in ranks.items():
+        for direction, record in directions.items():
+            for part in (name, direction):
+                if _KEY_SEPARATOR in part or not part:
+                    raise ValueError(f"Cannot save {part!r}: names and directions must be non-empty, without '/'.")
+            for field in _QUERY_ARRAYS + _QUERY_SCALARS:
+                arrays[_KEY_SEPARATOR.join((name, direction, field))] = np.asarray(getattr(record, field))
+    with atomic_file(path) as temporary, open(temporary, "wb") as handle:
+        # A file object, because `np.savez` would append ".npz" to the temporary's name.
+        np.savez_compressed(handle, **arrays)
+    return Path(path)
+
+
+def load_query_ranks(path: str | os.PathLike) -> dict[str, dict[str, QueryRanks]]:
+    """Reads a file written by [`save_query_ranks`] back into `{name: {direction: QueryRanks}}` (order kept)."""
+    fields: dict[tuple[str, str], dict] = {}
+    with np.load(path, allow_pickle=False) as stored:
+        for key in stored.files:
+            name, direction, field = key.split(_KEY_SEPARATOR)
+            fields.setdefault((name, direction), {})[field] = stored[key]
+    nested: dict[str, dict[str, QueryRanks]] = {}
+    for (name, direction), values in fields.items():
+        nested.setdefault(name, {})[direction] = QueryRanks(
+            **{field: values[field] for field in _QUERY_ARRAYS}, **{f: int(values[f]) for f in _QUERY_SCALARS}
+        )
+    return nested
 
 
 def recall_at_k(
@@ -181,14 +309,14 @@ def recall_at_k(
     if torch.isnan(similarity).any():
         raise ValueError("`similarity` contains NaN: fix the embeddings or scores that produced it before ranking.")
     caption_to_image = _check_caption_to_image(caption_to_image, n_captions, n_images, similarity.device)
-    return _recall(
+    t2i_ranks, _, i2t_ranks = _ranks(
         lambda start, stop: similarity[start:stop],
         lambda image_ids: similarity[:, image_ids].T,
         caption_to_image,
         n_images,
-        ks,
         block_size,
     )
+    return _recall_from_ranks(t2i_ranks, i2t_ranks, ks)
 
 
 def _check_embeddings(image_embeds: torch.Tensor, caption_embeds: torch.Tensor) -> None:
@@ -235,6 +363,86 @@ def _mean_entry(entries: list[dict]) -> dict:
     return mean
 
 
+def _language_ranks(
+    images: torch.Tensor,
+    captions: torch.Tensor,
+    caption_to_image: torch.Tensor,
+    positions: torch.Tensor,
+    block_size: int | None,
+) -> dict[str, QueryRanks]:
+    # images (n_images, P) and captions (n_captions, P) normalised; positions: the rows of one language's captions.
+    language_captions = captions[positions.to(captions.device)]
+    targets = caption_to_image[positions.to(caption_to_image.device)]
+    n_images = images.shape[0]
+    t2i_ranks, query_images, i2t_ranks = _ranks(
+        lambda start, stop: language_captions[start:stop] @ images.T,
+        lambda image_ids: images[image_ids] @ language_captions.T,
+        targets,
+        n_images,
+        block_size,
+    )
+    captions_per_image = torch.bincount(targets, minlength=n_images)
+    return {
+        TEXT_TO_IMAGE: QueryRanks(
+            query_ids=positions,
+            query_images=targets,
+            ranks=t2i_ranks,
+            n_positives=torch.ones_like(targets),
+            gallery_size=n_images,
+        ),
+        IMAGE_TO_TEXT: QueryRanks(
+            query_ids=query_images,
+            query_images=query_images,
+            ranks=i2t_ranks,
+            n_positives=captions_per_image[query_images],
+            gallery_size=positions.shape[0],
+            n_skipped=n_images - query_images.shape[0],
+        ),
+    }
+
+
+def per_query_ranks(
+    image_embeds: torch.Tensor,
+    caption_embeds: torch.Tensor,
+    caption_to_image: torch.Tensor | Sequence[int],
+    caption_languages: Sequence[str],
+    languages: Sequence[str] | None = None,
+    block_size: int | None = None,
+) -> dict[str, dict[str, QueryRanks]]:
+    """The rank of every query, per language and direction: what [`multilingual_retrieval_metrics`] averages.
+
+    Same inputs, galleries and tie rule as [`multilingual_retrieval_metrics`] (which calls this), so
+    `ranks[lang][direction].recall(ks)` equals its `result[lang][direction]` exactly.
+
+    Args:
+        image_embeds (`torch.Tensor` of shape `(n_images, projection_dim)`), caption_embeds (`torch.Tensor` of shape
+        `(n_captions, projection_dim)`), caption_to_image, caption_languages, languages, block_size:
+            As in [`multilingual_retrieval_metrics`].
+
+    Returns:
+        `dict[str, dict[str, QueryRanks]]`: `{"<lang>": {"text_to_image": QueryRanks, "image_to_text": QueryRanks}}`.
+        Text->image: one query per caption of the language, `query_ids` = the caption's row in `caption_embeds`,
+        gallery = all images. Image->text: one query per image with a caption in the language, `query_ids` = the
+        image's row in `image_embeds`, gallery = the language's captions, `n_skipped` = images without one.
+        Save with [`save_query_ranks`].
+    """
+    _check_embeddings(image_embeds, caption_embeds)
+    order = _language_order(caption_languages, caption_embeds.shape[0], languages)
+    images = torch.nn.functional.normalize(image_embeds.float(), dim=-1)
+    captions = torch.nn.functional.normalize(caption_embeds.float(), dim=-1).to(images.device)
+    caption_to_image = _check_caption_to_image(caption_to_image, captions.shape[0], images.shape[0], images.device)
+    return {
+        language: _language_ranks(
+            images,
+            captions,
+            caption_to_image,
+            torch.tensor([i for i, lang in enumerate(caption_languages) if lang == language]),
+            block_size,
+        )
+        for language in order
+    }
+
+
 def multilingual_retrieval_metrics(
     image_embeds: torch.Tensor,
     caption_embeds: torch.Tensor,
@@ -277,24 +485,11 @@ def multilingual_retrieval_metrics(
         unweighted mean over the evaluated languages.
     """
     ks = _check_ks(ks)
-    _check_embeddings(image_embeds, caption_embeds)
-    order = _language_order(caption_languages, caption_embeds.shape[0], languages)
-    images = torch.nn.functional.normalize(image_embeds.float(), dim=-1)
-    captions = torch.nn.functional.normalize(caption_embeds.float(), dim=-1).to(images.device)
-    caption_to_image = _check_caption_to_image(caption_to_image, captions.shape[0], images.shape[0], images.device)
-
-    results = {}
-    for language in order:
-        positions = torch.tensor([i for i, lang in enumerate(caption_languages) if lang == language])
-        language_captions = captions[positions.to(captions.device)]
-        results[language] = _recall(
-            lambda start, stop, c=language_captions: c[start:stop] @ images.T,
-            lambda image_ids, c=language_captions: images[image_ids] @ c.T,
-            caption_to_image[positions.to(caption_to_image.device)],
-            images.shape[0],
-            ks,
-            block_size,
-        )
+    ranks = per_query_ranks(image_embeds, caption_embeds, caption_to_image, caption_languages, languages, block_size)
+    results = {
+        language: _recall_from_ranks(entry[TEXT_TO_IMAGE].ranks, entry[IMAGE_TO_TEXT].ranks, ks)
+        for language, entry in ranks.items()
+    }
     if reference_language is not None and reference_language in results:
         reference, r_at = results[reference_language], f"R@{ks[0]}"
         for entry in results.values():
@@ -303,7 +498,7 @@ def multilingual_retrieval_metrics(
                 f"{IMAGE_TO_TEXT}_{r_at}": entry[IMAGE_TO_TEXT][r_at] - reference[IMAGE_TO_TEXT][r_at],
                 RSUM: entry[RSUM] - reference[RSUM],
             }
-    results[MEAN] = _mean_entry([results[language] for language in order])
+    results[MEAN] = _mean_entry(list(results.values()))
     return results
 
 

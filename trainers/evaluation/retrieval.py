@@ -10,22 +10,53 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..data import schema
 from ..data.languages import DEFAULT_SOURCE_LANGUAGE
-from ..data.schema import (
-    BITEXT,
-    CAPTION,
-    FRAMES,
-    IMAGE,
-    IMAGE_ID,
-    IMAGE_TEXT,
-    LANGUAGE,
-    SOURCE,
-    TARGET,
-    VIDEO_TEXT,
-    detect_schema,
+from .encoding import (
+    encode_rows,
+    has_uni_text_head,
+    image_encoder,
+    text_encoder,
+    text_heads_encoder,
+    unique_first_indices,
+    video_encoder,
 )
-from .encoding import encode_rows, image_encoder, text_encoder, unique_first_indices, video_encoder
 from .recall import multilingual_retrieval_metrics
+
+
+@torch.no_grad()
+def encode_queries(
+    model: nn.Module,
+    dataset,
+    processor,
+    batch_size: int = 64,
+    max_length: int = 64,
+    accelerator=None,
+    show_progress: bool = True,
+    uni_text: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The text embeddings of every query row (captions; bitext targets), reading only that column (no image is
+    decoded), and with `uni_text` the CUSA uni-modal ones from the same pass (`None` without such a head).
+
+    Returns:
+        `tuple`: `query_embeds` (n_rows, P) and `uni_query_embeds` (n_rows, P) or `None`, not normalised.
+    """
+    column = schema.TARGET if schema.detect_schema(dataset) == schema.BITEXT else schema.CAPTION
+    both = uni_text and has_uni_text_head(model)
+    encode = text_heads_encoder(model, processor, max_length) if both else text_encoder(model, processor, max_length)
+    was_training = model.training
+    model.eval()
+    embeds = encode_rows(
+        lambda rows: encode(rows[column]),
+        dataset.select_columns([column]),
+        list(range(len(dataset))),
+        batch_size,
+        accelerator,
+        show_progress,
+        "queries",
+    )
+    model.train(was_training)
+    return tuple(embeds.chunk(2, dim=-1)) if both else (embeds, None)
 
 
 @torch.no_grad()
@@ -37,6 +68,7 @@ def encode_retrieval_dataset(
     max_length: int = 64,
     accelerator=None,
     show_progress: bool = True,
+    uni_text: bool = False,
 ) -> dict:
     """Encodes a dataset in one of babelclip's schemas for retrieval.
 
@@ -46,47 +78,47 @@ def encode_retrieval_dataset(
         processor: the model's processor (or tokenizer, for the teacher).
         batch_size (`int`, *optional*, defaults to 64), max_length (`int`, *optional*, defaults to 64).
         accelerator (`accelerate.Accelerator`, *optional*): to split the work across processes.
+        uni_text (`bool`, *optional*, defaults to `False`): also return the queries' CUSA uni-modal embeddings.
 
     Returns:
-        `dict` with `gallery_embeds` (n_gallery, P), `query_embeds` (n_rows, P), `query_to_gallery` (n_rows,) and
-        `languages` (list of n_rows codes).
+        `dict` with `gallery_embeds` (n_gallery, P), `query_embeds` (n_rows, P), `query_to_gallery` (n_rows,),
+        `languages` (list of n_rows codes) and, with `uni_text`, `uni_query_embeds` (n_rows, P) or `None`.
     """
-    schema = detect_schema(dataset)
+    kind = schema.detect_schema(dataset)
     was_training = model.training
     model.eval()
-    encode_text = text_encoder(model, processor, max_length)
-    if schema == BITEXT:
-        gallery_keys, query_column, gallery_column = dataset[SOURCE], TARGET, SOURCE
-        encode_gallery_items = encode_text
-    elif schema in (IMAGE_TEXT, VIDEO_TEXT):
-        gallery_keys, query_column = [str(key) for key in dataset[IMAGE_ID]], CAPTION
-        gallery_column = IMAGE if schema == IMAGE_TEXT else FRAMES
-        encoder = image_encoder if schema == IMAGE_TEXT else video_encoder
+    if kind == schema.BITEXT:
+        gallery_keys, gallery_column = dataset[schema.SOURCE], schema.SOURCE
+        encode_gallery_items = text_encoder(model, processor, max_length)
+    elif kind in (schema.IMAGE_TEXT, schema.VIDEO_TEXT):
+        gallery_keys = [str(key) for key in dataset[schema.IMAGE_ID]]
+        gallery_column = schema.IMAGE if kind == schema.IMAGE_TEXT else schema.FRAMES
+        encoder = image_encoder if kind == schema.IMAGE_TEXT else video_encoder
         encode_gallery_items = encoder(model, processor)
     else:  # pragma: no cover - detect_schema raises first
-        raise ValueError(f"Unsupported schema {schema!r}.")
-
-    def encode_gallery(rows: dict) -> torch.Tensor:
-        return encode_gallery_items(rows[gallery_column])
+        raise ValueError(f"Unsupported schema {kind!r}.")
 
     gallery_rows, query_to_gallery = unique_first_indices(gallery_keys)
-    gallery = encode_rows(encode_gallery, dataset, gallery_rows, batch_size, accelerator, show_progress, "gallery")
-    queries = encode_rows(
-        lambda rows: encode_text(rows[query_column]),
-        dataset,
-        list(range(len(dataset))),
+    gallery = encode_rows(
+        lambda rows: encode_gallery_items(rows[gallery_column]),
+        dataset.select_columns([gallery_column]),
+        gallery_rows,
         batch_size,
         accelerator,
         show_progress,
-        "queries",
+        "gallery",
     )
     model.train(was_training)
-    return {
+    queries, uni_queries = encode_queries(
+        model, dataset, processor, batch_size, max_length, accelerator, show_progress, uni_text
+    )
+    encoded = {
         "gallery_embeds": gallery,
         "query_embeds": queries,
         "query_to_gallery": torch.tensor(query_to_gallery, dtype=torch.long),
-        "languages": list(dataset[LANGUAGE]),
+        "languages": list(dataset[schema.LANGUAGE]),
     }
+    return {**encoded, "uni_query_embeds": uni_queries} if uni_text else encoded
 
 
 def evaluate_retrieval(

@@ -1,5 +1,6 @@
 """Model builders of the training commands: a student, a cross-lingual teacher and a tokenizer from
-`ModelArguments` (a checkpoint, existing backbones, or configs from scratch)."""
+`ModelArguments` (a checkpoint, an aligned dual encoder, existing backbones, or configs from scratch), and the
+source teacher a student started from a dual encoder learns from."""
 
 from __future__ import annotations
 
@@ -25,11 +26,29 @@ from .arguments import ModelArguments
 from .presets import MODEL_PRESETS, architecture
 
 DEFAULT_PROJECTION_DIM = 256
+# The folder of a run (or of a finished model) that holds the English text side its new text tower learns from.
+SOURCE_TEACHER_FOLDER = "source_teacher"
+# What an aligned dual encoder fixes: giving any of these with `dual_encoder_name_or_path` is a contradiction.
+FIXED_BY_DUAL_ENCODER = (
+    "model_name_or_path",
+    "vision_model_name_or_path",
+    "vision_config",
+    "text_config",
+    "model_preset",
+    "projection_dim",
+    "image_size",
+)
 
 
 def build_tokenizer(model_args: ModelArguments, corpus: list[str]) -> PreTrainedTokenizerBase:
-    """The tokenizer named by the arguments (or that of the text backbone), else one trained on `corpus`."""
-    name = model_args.tokenizer_name_or_path or model_args.model_name_or_path or model_args.text_model_name_or_path
+    """The tokenizer named by the arguments (or that of the text backbone or dual encoder), else one trained on
+    `corpus`."""
+    name = (
+        model_args.tokenizer_name_or_path
+        or model_args.model_name_or_path
+        or model_args.text_model_name_or_path
+        or model_args.dual_encoder_name_or_path
+    )
     if name is not None:
         return AutoTokenizer.from_pretrained(name)
     if not corpus:
@@ -41,6 +60,11 @@ def image_processor_for(vision_config, image_size: int | None = None) -> CLIPIma
     """A PIL image processor (CLIP normalisation) at `image_size`, or the vision config's own size."""
     size = image_size or getattr(vision_config, "image_size", 224)
     return CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+
+
+def _vision_config_for(mapping: dict[str, Any]):
+    settings = dict(mapping)
+    return AutoConfig.for_model(settings.pop("model_type", "clip_vision_model"), **settings)
 
 
 def _text_config_for(tokenizer: PreTrainedTokenizerBase, mapping: dict[str, Any]):
@@ -62,8 +86,50 @@ def with_preset(model_args: ModelArguments) -> ModelArguments:
     return replace(model_args, **{**preset, **given})
 
 
-def build_student(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase) -> tuple[Any, BabelClipProcessor]:
-    """A `CrossModalStudentModel` and its processor, from a checkpoint, existing backbones or configs."""
+def _has_saved_model(folder: str | Path) -> bool:
+    return (Path(folder) / "config.json").is_file()
+
+
+def _student_from_dual_encoder(
+    model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, source_teacher_dir: str | Path | None
+) -> tuple[CrossModalStudentModel, BabelClipProcessor]:
+    given = [name for name in FIXED_BY_DUAL_ENCODER if getattr(model_args, name) is not None]
+    if given:
+        raise ValueError(
+            f"dual_encoder_name_or_path ({model_args.dual_encoder_name_or_path!r}) fixes the architecture, but "
+            f"{given} are set too: drop them. To continue a run that started from a dual encoder (e.g. after the "
+            "mclip_warmup stage), pass its folder as model_name_or_path with `--dual_encoder_name_or_path None`."
+        )
+    source, text_model = model_args.dual_encoder_name_or_path, model_args.text_model_name_or_path
+    settings: dict[str, Any] = {"uni_modal_heads": model_args.uni_modal_heads}
+    if text_model is not None:
+        settings["text_pooling"] = model_args.text_pooling
+    if text_model is not None and source_teacher_dir is not None and not _has_saved_model(source_teacher_dir):
+        # The English text side is written once per run, whole or not at all; a resumed run reads it back.
+        with atomic_directory(source_teacher_dir, overwrite=True) as staging:
+            model = CrossModalStudentModel.from_dual_encoder(source, text_model, source_teacher_dir=staging, **settings)
+    else:
+        model = CrossModalStudentModel.from_dual_encoder(source, text_model, **settings)
+    image_processor = BabelClipProcessor.from_dual_encoder(source, text_model).image_processor
+    return model, BabelClipProcessor(image_processor, tokenizer)
+
+
+def build_student(
+    model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, source_teacher_dir: str | Path | None = None
+) -> tuple[Any, BabelClipProcessor]:
+    """A `CrossModalStudentModel` and its processor, from a checkpoint, an aligned dual encoder, existing backbones or
+    configs.
+
+    Args:
+        model_args (`ModelArguments`): which model to build.
+        tokenizer (`PreTrainedTokenizerBase`): from [`build_tokenizer`] (a resumed run's is its checkpoint's).
+        source_teacher_dir (`str` or `Path`, *optional*): with `dual_encoder_name_or_path` and
+            `text_model_name_or_path`, where the dual encoder's English text side is saved (a
+            `CrossLingualTeacherModel` with the dual encoder's tokenizer), atomically and only if it is not there
+            yet; see [`run_source_teacher`].
+    """
+    if model_args.dual_encoder_name_or_path is not None:
+        return _student_from_dual_encoder(model_args, tokenizer, source_teacher_dir)
     model_args = with_preset(model_args)
     if model_args.model_name_or_path is not None:
         model = CrossModalStudentModel.from_pretrained(model_args.model_name_or_path)
@@ -79,26 +145,50 @@ def build_student(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase
         text_pooling=model_args.text_pooling,
         uni_modal_heads=model_args.uni_modal_heads,
     )
-    if model_args.vision_model_name_or_path is not None and model_args.text_model_name_or_path is not None:
+    vision = as_mapping(model_args.vision_config, "vision_config")
+    if model_args.text_model_name_or_path is not None and (model_args.vision_model_name_or_path or vision):
+        # A pretrained text tower beside a pretrained image encoder, or beside a vision tower from scratch.
+        vision_source = model_args.vision_model_name_or_path or _vision_config_for(vision)
         model = CrossModalStudentModel.from_vision_text_pretrained(
-            model_args.vision_model_name_or_path, model_args.text_model_name_or_path, **head_settings
+            vision_source, model_args.text_model_name_or_path, **head_settings
         )
     else:
-        vision = as_mapping(model_args.vision_config, "vision_config")
         text = as_mapping(model_args.text_config, "text_config")
         if vision is None or text is None:
             raise ValueError(
-                "Say which student to build: model_name_or_path, or vision_model_name_or_path + "
-                "text_model_name_or_path, or vision_config + text_config."
+                "Say which student to build: model_name_or_path, dual_encoder_name_or_path, "
+                "vision_model_name_or_path (or vision_config) + text_model_name_or_path, or vision_config + "
+                "text_config."
             )
-        vision = dict(vision)
-        vision_config = AutoConfig.for_model(vision.pop("model_type", "clip_vision_model"), **vision)
         config = CrossModalStudentConfig(
-            vision_config=vision_config, text_config=_text_config_for(tokenizer, text), **head_settings
+            vision_config=_vision_config_for(vision), text_config=_text_config_for(tokenizer, text), **head_settings
         )
         model = CrossModalStudentModel(config)
     processor = BabelClipProcessor(image_processor_for(model.config.vision_config, model_args.image_size), tokenizer)
     return model, processor
+
+
+def run_source_teacher(model_args: ModelArguments, output_dir: str | Path) -> str | None:
+    """The source teacher a student run distils from when the user names none, as a folder, or `None` for the
+    default (a frozen copy of the model).
+
+    - A new text tower on a dual encoder (`dual_encoder_name_or_path` + `text_model_name_or_path`): the dual
+      encoder's English text side, `<output_dir>/source_teacher` (written by [`build_student`]). A frozen copy of
+      the student would be its untrained multilingual tower, not the English side the image space belongs to.
+    - Continuing such a run (`model_name_or_path` whose folder holds `source_teacher/`): that teacher, for the same
+      reason (e.g. the distillation stage after `mclip_warmup`).
+    - Otherwise (the dual encoder's own text tower kept, or any other student): `None`, the frozen copy, which then is
+      exactly the English side to keep.
+    """
+    if model_args.dual_encoder_name_or_path is not None:
+        if model_args.text_model_name_or_path is None:
+            return None
+        return str(Path(output_dir) / SOURCE_TEACHER_FOLDER)
+    if model_args.model_name_or_path is not None:
+        carried = Path(model_args.model_name_or_path) / SOURCE_TEACHER_FOLDER
+        if _has_saved_model(carried):
+            return str(carried)
+    return None
 
 
 def build_cross_lingual_teacher(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase):

@@ -2,14 +2,17 @@
 with CL2CM + CUSA + OT, train the translate-train contrastive baseline, evaluate both per language, and leave a
 Hub-ready checkpoint folder and a report.
 
-    babelclip demo --output_dir runs/demo            # about 6 minutes on 2 CPU cores
-    babelclip demo --output_dir runs/demo_ci --preset ci
+    babelclip demo --output_dir runs/demo                         # about 6 minutes on 2 CPU cores
+    babelclip demo --output_dir runs/demo_ci --preset ci          # seconds
+    babelclip demo --output_dir runs/demo_e5 --preset pretrained  # the multilingual-e5-small text tower
 
 Stages (each in its own folder under the output dir, each resumable and skipped once complete):
-1. `data/`: the embedded dataset (`save_to_disk`), and `tokenizer/`, trained on the training text only;
+1. `data/`: the embedded dataset (`save_to_disk`), and `tokenizer/`, trained on the training text only (or the
+   pretrained encoder's, with the preset's text prefix);
 2. `teacher/`: the cross-lingual teacher on bitext (instance-level `contrastive` + word-level `optimal_transport`);
 3. `student_translate_train/`: the baseline, images + translated captions, `contrastive` only;
-4. `image_teacher/`, `text_teacher/`: the frozen CUSA teachers (the baseline's vision tower, the teacher's text tower);
+4. `image_teacher/`, `text_teacher/`: the frozen CUSA teachers (the baseline's vision tower; the teacher's text
+   tower, or the pretrained sentence encoder itself);
 5. `student_distilled_stage1/`: images + translated captions with `contrastive` + `relational_kd` (CL2CM) +
    `cross_modal_soft_label` + `uni_modal_soft_label` (CUSA), same steps as the baseline;
 6. `student_distilled/`: stage 2 on the bitext of the languages that have no image in training (yo, mi, ht), plus as
@@ -27,139 +30,95 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from datasets import DatasetDict, load_from_disk
-from transformers import AutoTokenizer, set_seed
+from datasets import Dataset
 
-from ..common.files import atomic_directory, write_json_atomically, write_text_atomically
+from ..common.files import write_json_atomically, write_text_atomically
 from ..data.bitext import image_text_as_bitext, with_source_replay
-from ..data.embedded import build_embedded_dataset
 from ..data.languages import DEFAULT_SOURCE_LANGUAGE
 from ..data.resources import resource_groups
 from ..evaluation.checkpoint import evaluate_checkpoint
 from ..evaluation.reports import compare_reports
 from ..training.runs import train_and_evaluate
-from .arguments import ModelArguments
-from .builders import build_cross_lingual_teacher, build_student, export_backbone, trained_tokenizer_folder
-from .presets import PRESETS, DemoSettings, demo_model_arguments, demo_training_arguments
+from .presets import PRESETS, RecipeSettings
+from .stages import EMBEDDED, RecipeContext, prepare_splits, unique_images
 
-__all__ = ["PRESETS", "DemoSettings", "demo_model_arguments", "demo_training_arguments", "run_demo", "summarize"]
+__all__ = ["PRESETS", "RecipeSettings", "languages_without_images_bitext", "run_demo", "summarize"]
 
-
-def prepare_data(output_dir: Path, settings: DemoSettings) -> tuple[DatasetDict, Path]:
-    """The embedded dataset and a tokenizer trained on its training text (train captions + bitext), built once."""
-    data_dir, tokenizer_dir = output_dir / "data", output_dir / "tokenizer"
-    if not (data_dir / "dataset_dict.json").is_file():
-        dataset = build_embedded_dataset(
-            seed=settings.seed,
-            num_train_images=settings.num_train_images,
-            num_validation_images=settings.num_validation_images,
-            num_test_images=settings.num_test_images,
-            num_bitext_pairs=settings.num_bitext_pairs,
-            image_size=settings.image_size,
-        )
-        with atomic_directory(data_dir, overwrite=True) as staging:
-            dataset.save_to_disk(str(staging))
-    dataset = load_from_disk(str(data_dir))
-    return dataset, trained_tokenizer_folder(dataset, tokenizer_dir, settings.vocab_size)
+CUSA_STAGE_LOSSES = ("contrastive", "relational_kd", "cross_modal_soft_label", "uni_modal_soft_label")
+BITEXT_STAGE_LOSSES = ("optimal_transport", "embedding_mse")
 
 
 def languages_without_images_bitext(
-    dataset: DatasetDict, source_replay: float = 1.0, source_language: str = DEFAULT_SOURCE_LANGUAGE
-):
+    splits: dict[str, Dataset], source_replay: float = 1.0, source_language: str = DEFAULT_SOURCE_LANGUAGE
+) -> Dataset:
     """The bitext of the languages never paired with an image in `train`, plus source-language identity pairs that
     keep the source side (and with it the image-text alignment) where stage 1 left it."""
-    image_languages = set(dataset["train"].unique("language"))
-    bitext = dataset["bitext"].filter(lambda language: language not in image_languages, input_columns="language")
+    image_languages = set(splits["train"].unique("language"))
+    bitext = splits["bitext"].filter(lambda language: language not in image_languages, input_columns="language")
     if len(bitext) == 0:
         raise ValueError("Every bitext language is already paired with images in `train`: stage 2 has nothing to add.")
     return with_source_replay(bitext, source_replay, seed=0, source_language=source_language)
 
 
-def run_demo(output_dir: str | Path, settings: DemoSettings = PRESETS["full"]) -> dict[str, Any]:
+def run_demo(output_dir: str | Path, settings: RecipeSettings = PRESETS["full"]) -> dict[str, Any]:
     """Runs (or resumes) every stage; returns the per-language test metrics of both students and the wall time."""
     started = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomically(asdict(settings), output_dir / "settings.json")
-    dataset, tokenizer_dir = prepare_data(output_dir, settings)
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    plain_model = demo_model_arguments(settings, tokenizer_dir, uni_modal_heads=False)
-    cusa_model = demo_model_arguments(settings, tokenizer_dir, uni_modal_heads=True)
-    validation_bitext = image_text_as_bitext(dataset["validation"])
+    splits = prepare_splits(EMBEDDED, output_dir, settings)
+    run = RecipeContext.create(settings, splits, output_dir, output_dir / "tokenizer", settings.seed, embedded=True)
+    train, validation = splits["train"], splits["validation"]
+    images = unique_images(train)
 
-    teacher_dir = output_dir / "teacher"
-    set_seed(settings.seed)
-    teacher = build_cross_lingual_teacher(plain_model, tokenizer)
-    train_and_evaluate(
-        teacher,
-        demo_training_arguments(
-            settings,
-            teacher_dir,
-            settings.teacher_steps,
-            losses=["contrastive", "optimal_transport"],
-            loss_weights=[1.0, 0.5],
-        ),
-        tokenizer,
-        dataset["bitext"],
-        validation_bitext,
-        report_title="Cross-lingual teacher (bitext retrieval)",
-    )
+    teacher_dir = run.train_cross_lingual_teacher(output_dir / "teacher", image_text_as_bitext(validation))
 
     baseline_dir = output_dir / "student_translate_train"
-    set_seed(settings.seed)
-    baseline, processor = build_student(plain_model, tokenizer)
+    baseline, processor = run.new_student(uni_modal_heads=False)
     train_and_evaluate(
         baseline,
-        demo_training_arguments(settings, baseline_dir, settings.student_steps, losses=["contrastive"]),
+        run.training_arguments(baseline_dir, "student", images, losses=["contrastive"]),
         processor,
-        dataset["train"],
-        dataset["validation"],
+        train,
+        validation,
         report_title="Translate-train baseline",
     )
-
-    trained_baseline, baseline_processor = build_student(
-        ModelArguments(model_name_or_path=str(baseline_dir)), tokenizer
-    )
-    trained_teacher = build_cross_lingual_teacher(ModelArguments(model_name_or_path=str(teacher_dir)), tokenizer)
-    image_teacher = export_backbone(
-        trained_baseline.vision_model, baseline_processor.image_processor, output_dir / "image_teacher"
-    )
-    text_teacher = export_backbone(trained_teacher.text_model, tokenizer, output_dir / "text_teacher")
+    image_teacher, text_teacher = run.cusa_teachers(baseline_dir, teacher_dir, output_dir)
 
     stage1_dir = output_dir / "student_distilled_stage1"
-    set_seed(settings.seed)
-    student, processor = build_student(cusa_model, tokenizer)
+    student, processor = run.new_student(uni_modal_heads=True)
     train_and_evaluate(
         student,
-        demo_training_arguments(
-            settings,
+        run.training_arguments(
             stage1_dir,
-            settings.student_steps,
-            losses=["contrastive", "relational_kd", "cross_modal_soft_label", "uni_modal_soft_label"],
+            "student",
+            images,
+            losses=list(CUSA_STAGE_LOSSES),
             cross_lingual_teacher_path=str(teacher_dir),
             image_teacher_path=image_teacher,
             text_teacher_path=text_teacher,
         ),
         processor,
-        dataset["train"],
-        dataset["validation"],
+        train,
+        validation,
         report_title="Distilled student, stage 1 (CL2CM + CUSA)",
     )
 
     distilled_dir = output_dir / "student_distilled"
-    stage1_student, processor = build_student(ModelArguments(model_name_or_path=str(stage1_dir)), tokenizer)
+    stage1_student, processor = run.trained_student(stage1_dir)
+    bitext = languages_without_images_bitext(splits)
     train_and_evaluate(
         stage1_student,
-        demo_training_arguments(
-            settings,
+        run.training_arguments(
             distilled_dir,
-            settings.bitext_steps,
-            losses=["optimal_transport", "embedding_mse"],
-            learning_rate=settings.learning_rate / 2,
+            "bitext",
+            len(bitext),
+            losses=list(BITEXT_STAGE_LOSSES),
+            learning_rate=settings.budget.zero_shot_learning_rate,
         ),
         processor,
-        languages_without_images_bitext(dataset),
-        dataset["validation"],
+        bitext,
+        validation,
         report_title="Distilled student (CL2CM + CUSA + OT)",
     )
 

@@ -17,6 +17,7 @@ from .settings import DistillationSettings
 
 # Settings a wrong value of which no loss constructor would catch (they are read by the trainer or the collator).
 _MINIMUM_TEXT_LENGTH = 2
+OT_TOKEN_STATES = ("projected", "hidden")
 
 
 @dataclass(kw_only=True)
@@ -68,6 +69,13 @@ class DistillationArguments(DistillationSettings, TrainingArguments):
                 fields = sorted(set(loss_class(name).argument_fields.values()))
                 values = ", ".join(f"`{field}`={getattr(self, field)!r}" for field in fields)
                 raise ValueError(f"{values} (settings of the `{name}` loss): {error}") from error
+        if self.ot_token_states not in OT_TOKEN_STATES:
+            raise ValueError(f"`ot_token_states` must be one of {OT_TOKEN_STATES}, got {self.ot_token_states!r}.")
+        if self.frozen_text_layers < -1:
+            raise ValueError(
+                f"`frozen_text_layers` must be -1 (the whole text tower), 0 (none) or a layer count, got "
+                f"{self.frozen_text_layers}."
+            )
         if self.max_text_length < _MINIMUM_TEXT_LENGTH:
             raise ValueError(f"`max_text_length` must be >= {_MINIMUM_TEXT_LENGTH}, got {self.max_text_length}.")
         if "relational_kd" in self.losses and self.cross_lingual_teacher_path is None:

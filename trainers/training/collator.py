@@ -6,7 +6,8 @@ disk; nothing is preprocessed ahead of time).
 Keys produced (only those the run needs):
 - student / trained model: `input_ids`, `attention_mask` (+ `token_type_ids`), `pixel_values` or `frames` +
   `frame_mask`; `group_ids` (int64, equal for rows of the same image, or of the same source sentence in bitext);
-- the source sentence in the trained model's tokenizer: `source_input_ids`, `source_attention_mask`;
+- the source sentence, in the source teacher's own tokenizer when it has one (else the trained model's):
+  `source_input_ids`, `source_attention_mask`;
 - CL2CM teacher: `cl_source_input_ids`, `cl_source_attention_mask`, `cl_target_input_ids`, `cl_target_attention_mask`;
 - CUSA teachers: `image_teacher_pixel_values`, `text_teacher_input_ids`, `text_teacher_attention_mask`.
 """
@@ -59,7 +60,11 @@ class DistillationCollator:
             The trained model's processor (a tokenizer alone for the cross-lingual teacher).
         max_length (`int`, *optional*, defaults to 64): truncation length of every tokenizer call.
         with_source (`bool`, *optional*, defaults to `False`):
-            Also tokenize each row's source sentence with the trained model's tokenizer (for a source teacher).
+            Also tokenize each row's source sentence (for a source teacher); bitext rows always are.
+        source_tokenizer (*optional*):
+            The source teacher's own tokenizer, for the `source_*` keys; by default the trained model's. With it, a
+            bitext row's source and target are tokenized by two different tokenizers (e.g. CLIP's English BPE and
+            a multilingual encoder's), whose ids and lengths differ.
         cross_lingual_tokenizer (*optional*): the CL2CM teacher's tokenizer (adds the `cl_*` keys).
         image_teacher_processor (*optional*): CUSA's image teacher processor (adds `image_teacher_pixel_values`).
         text_teacher_tokenizer (*optional*): CUSA's text teacher tokenizer (adds `text_teacher_*`; it reads the
@@ -80,6 +85,7 @@ class DistillationCollator:
         processor,
         max_length: int = 64,
         with_source: bool = False,
+        source_tokenizer=None,
         cross_lingual_tokenizer=None,
         image_teacher_processor=None,
         text_teacher_tokenizer=None,
@@ -88,6 +94,7 @@ class DistillationCollator:
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.max_length = max_length
         self.with_source = with_source
+        self.source_tokenizer = self.tokenizer if source_tokenizer is None else source_tokenizer
         self.cross_lingual_tokenizer = cross_lingual_tokenizer
         self.image_teacher_processor = image_teacher_processor
         self.text_teacher_tokenizer = text_teacher_tokenizer
@@ -116,7 +123,7 @@ class DistillationCollator:
             videos = self.processor(videos=[[_rgb(frame) for frame in row[FRAMES]] for row in rows])
             batch["frames"], batch["frame_mask"] = videos["frames"], videos["frame_mask"]
         if self.with_source or kind == BITEXT:
-            batch.update(tokenize(self.tokenizer, sources, self.max_length, prefix="source_"))
+            batch.update(tokenize(self.source_tokenizer, sources, self.max_length, prefix="source_"))
         if self.cross_lingual_tokenizer is not None:
             batch.update(tokenize(self.cross_lingual_tokenizer, sources, self.max_length, prefix="cl_source_"))
             batch.update(tokenize(self.cross_lingual_tokenizer, targets, self.max_length, prefix="cl_target_"))

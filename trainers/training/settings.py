@@ -39,6 +39,11 @@ class DistillationSettings:
         ot_grad (`str`, *optional*, defaults to `"envelope"`):
             `"envelope"` treats the plan as a constant (cheap, exact gradient of the OT value at the optimum);
             `"autodiff"` differentiates through the Sinkhorn iterations.
+        ot_token_states (`str`, *optional*, defaults to `"projected"`):
+            Which token states `optimal_transport` compares in a student: `"projected"` (each token through the text
+            projection, the space the images live in; works across towers of different widths) or `"hidden"` (the
+            text backbones' last hidden states; the source teacher must have the student's hidden size, as the
+            default frozen copy has).
         sigmoid_bias_init (`float`, *optional*, defaults to -10.0):
             Initial learnable logit bias of the `sigmoid` (SigLIP) loss; a model with its own `logit_bias` (a
             SigLIP-initialised student) uses that instead.
@@ -49,8 +54,20 @@ class DistillationSettings:
         text_teacher_path (`str`, *optional*):
             Any sentence-encoder checkpoint, mean-pooled; CUSA's text teacher (needed by the soft-label losses).
         source_teacher_path (`str`, *optional*):
-            The frozen source-language encoder for `embedding_mse` and `optimal_transport` distillation. Defaults to a
-            frozen copy of the model being trained, taken before the first step (OPTICAL's setting).
+            The frozen source-language encoder for `embedding_mse` and `optimal_transport` distillation (and the
+            anchor of `relational_kd` / `contrastive` on bitext): a babelclip checkpoint with `encode_text`, e.g. the
+            `source_teacher` folder `babelclip train-student --dual_encoder_name_or_path` writes. It may have its
+            own tokenizer (saved in the folder), which then tokenizes the source sentences; its projection must map
+            into the student's space (same `projection_dim`). Defaults to a frozen copy of the model being trained,
+            taken before the first step (OPTICAL's setting), with the model's tokenizer.
+        freeze_vision (`bool`, *optional*, defaults to `False`):
+            Train nothing of the image side: the vision tower, `visual_projection` and CUSA's `uni_visual_head` keep
+            their weights bit for bit and get no optimizer state (LiT's locked image tower; Multilingual-CLIP's
+            recipe, where the image space is the target the text side is distilled into).
+        frozen_text_layers (`int`, *optional*, defaults to 0):
+            Freeze the text tower's embeddings and its first N transformer layers (BERT / XLM-R / CLIP- and
+            SigLIP-text-style towers; an unknown structure is an error). `-1` freezes the whole text tower, so only
+            the projection (and heads) train: the warm-up of a new projection before the tower is tuned.
         max_text_length (`int`, *optional*, defaults to 64):
             Tokenizer truncation length for every text the collator tokenizes.
         source_language (`str`, *optional*, defaults to `"en"`):
@@ -79,6 +96,10 @@ class DistillationSettings:
     ot_max_iter: int = field(default=100, metadata={"help": "Log-Sinkhorn iteration cap."})
     ot_tol: float = field(default=1e-6, metadata={"help": "Log-Sinkhorn stopping tolerance."})
     ot_grad: str = field(default="envelope", metadata={"help": "OT gradient mode: 'envelope' or 'autodiff'."})
+    ot_token_states: str = field(
+        default="projected",
+        metadata={"help": "Token states OT compares: 'projected' (the shared space) or 'hidden' (last hidden states)."},
+    )
     sigmoid_bias_init: float = field(
         default=-10.0, metadata={"help": "Initial logit bias of the sigmoid (SigLIP) loss when the model has none."}
     )
@@ -90,8 +111,17 @@ class DistillationSettings:
     source_teacher_path: str | None = field(
         default=None,
         metadata={
-            "help": "Frozen source-language encoder for embedding_mse / OT; default: a frozen copy of the model."
+            "help": "Frozen source-language babelclip encoder (its own tokenizer if saved with it) for "
+            "embedding_mse / OT; default: a frozen copy of the model."
         },
+    )
+    freeze_vision: bool = field(
+        default=False,
+        metadata={"help": "Freeze the vision tower, visual projection and uni visual head (LiT / Multilingual-CLIP)."},
+    )
+    frozen_text_layers: int = field(
+        default=0,
+        metadata={"help": "Freeze the text embeddings + first N text layers; -1: the whole text tower."},
     )
     max_text_length: int = field(default=64, metadata={"help": "Tokenizer truncation length."})
     source_language: str = field(

@@ -1,5 +1,8 @@
 """`DistillationTrainer`: CL2CM, CUSA and OPTICAL losses composed inside one `transformers.Trainer`.
 
+Before anything runs, the settings `freeze_vision` / `frozen_text_layers` freeze parts of the model (`freezing.py`):
+the optimizer never sees those parameters.
+
 One training step, on one screen (see `compute_loss`):
 1. the trained model encodes the batch (images/videos + target captions, or bitext) with gradients;
 2. the frozen teachers (eval mode, `no_grad`) turn the same batch into similarity matrices / token states;
@@ -16,6 +19,7 @@ Launch (one CPU to many GPUs; see scripts/accelerate_configs/):
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import defaultdict
 
@@ -26,18 +30,29 @@ from torch import nn
 from transformers import Trainer, TrainerCallback
 
 from ...model_cards import write_trainer_model_card
+from ...model_cards.sentence_transformers import write_sentence_transformers_files
 from ...model_cards.trainer_card import model_kind, non_default_hyperparameters
 from ...model_cards.training_record import LossRecord, TrainingRecord, write_training_record
+from ..data.schema import SOURCE, TARGET
 from ..evaluation.recall import flatten_retrieval_metrics
 from ..evaluation.retrieval import evaluate_retrieval
 from ..losses import LossInputs, build_loss, loss_settings_from_arguments
 from ..losses.functional import cosine_similarity_matrix
 from .arguments import DistillationArguments
 from .collator import DistillationCollator
+from .freezing import apply_freezing
 from .teachers import Teachers, image_teacher_features, load_teachers, text_teacher_features
+
+logger = logging.getLogger(__name__)
 
 LOSS_STATE_NAME = "loss_state.safetensors"
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "pixel_values", "frames", "frame_mask")
+
+
+def token_states(projected: torch.Tensor, backbone_output, which: str) -> torch.Tensor:
+    """The token states token-level OT compares: the projected ones (the shared space) or the text backbone's last
+    hidden states (`which="hidden"`; teacher and student need the same hidden size, e.g. the frozen copy)."""
+    return projected if which == "projected" else backbone_output.last_hidden_state
 
 
 class LossComposer(nn.Module):
@@ -76,6 +91,11 @@ def _is_cross_lingual_teacher(model: nn.Module) -> bool:
     return getattr(config, "model_type", None) == "babelclip_teacher"
 
 
+def _is_bitext(dataset) -> bool:
+    columns = getattr(dataset, "column_names", None) or ()
+    return SOURCE in columns and TARGET in columns
+
+
 class DistillationTrainer(Trainer):
     """A [`~transformers.Trainer`] that sums babelclip's distillation losses.
 
@@ -83,7 +103,7 @@ class DistillationTrainer(Trainer):
         model (`CrossModalStudentModel` or `CrossLingualTeacherModel`): the model to train.
         args (`DistillationArguments`): losses, weights, temperatures, OT settings and teacher paths.
         teachers (`Teachers`, *optional*): already loaded teachers; by default they are loaded from the paths in
-            `args` (only those the configured losses read).
+            `args` (only those the configured losses read), a source teacher with its own tokenizer included.
         processing_class: the model's processor (tokenizer for the teacher); saved with every checkpoint and used by
             the default collator and by `evaluate()`.
         **kwargs: the rest of `Trainer`'s arguments (`train_dataset`, `eval_dataset`, `callbacks`, ...).
@@ -112,8 +132,14 @@ class DistillationTrainer(Trainer):
         self.loss_composer = LossComposer(args)
         required = self.loss_composer.required_fields
         if teachers is None:
-            teachers = load_teachers(args, model, required, copy_source=not self.is_teacher_stage)
+            bitext = _is_bitext(kwargs.get("train_dataset"))
+            teachers = load_teachers(
+                args, model, required, copy_source=not self.is_teacher_stage, bitext_training=bitext
+            )
         self.teachers = teachers
+        # Before the Trainer (and its optimizer) exists, and after the default source teacher was copied in full.
+        self.freezing = apply_freezing(model, args.freeze_vision, args.frozen_text_layers)
+        logger.info("Freezing: %s", self.freezing.summary())
         processing_class = kwargs.get("processing_class")
         if kwargs.get("data_collator") is None:
             if processing_class is None:
@@ -125,6 +151,7 @@ class DistillationTrainer(Trainer):
                 processing_class,
                 max_length=args.max_text_length,
                 with_source=teachers.source_teacher is not None,
+                source_tokenizer=teachers.source_tokenizer,
                 cross_lingual_tokenizer=teachers.cross_lingual_tokenizer,
                 image_teacher_processor=teachers.image_teacher_processor,
                 text_teacher_tokenizer=teachers.text_teacher_tokenizer,
@@ -185,7 +212,9 @@ class DistillationTrainer(Trainer):
             group_ids=inputs["group_ids"],
             uni_image_embeds=outputs.uni_image_embeds,
             uni_text_embeds=outputs.uni_text_embeds,
-            text_token_embeds=outputs.text_token_embeds,
+            text_token_embeds=token_states(
+                outputs.text_token_embeds, outputs.text_model_output, self.args.ot_token_states
+            ),
             text_attention_mask=inputs["attention_mask"],
         )
         with torch.no_grad(), self.accelerator.autocast():
@@ -224,7 +253,7 @@ class DistillationTrainer(Trainer):
                 input_ids=inputs["source_input_ids"], attention_mask=inputs["source_attention_mask"]
             )
             loss_inputs.teacher_text_embeds = F.normalize(source.text_embeds, dim=-1)
-            loss_inputs.teacher_token_embeds = source.text_token_embeds
+            loss_inputs.teacher_token_embeds = token_states(source.text_token_embeds, source, self.args.ot_token_states)
             loss_inputs.teacher_attention_mask = inputs["source_attention_mask"]
         if teachers.cross_lingual_teacher is not None:
             cross_lingual = teachers.cross_lingual_teacher(
@@ -341,3 +370,4 @@ class DistillationTrainer(Trainer):
         super()._save(output_dir, state_dict)
         if self.args.should_save:
             write_training_record(self.training_record(), output_dir or self.args.output_dir)
+            write_sentence_transformers_files(output_dir or self.args.output_dir)

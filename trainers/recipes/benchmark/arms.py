@@ -1,18 +1,22 @@
-"""The arms of the methods benchmark: one table where an arm is a protocol plus a set of registered losses and their
-weights, and nothing else; the presets (steps and learning rates per protocol) and the training arguments an arm runs
-with (identical for every arm of a protocol but for the losses).
+"""The arms of the methods benchmark and its presets.
+
+An arm is a protocol plus a set of registered losses, their weights and their settings (`ot_epsilon`, ...), and
+nothing else: steps, learning rate, batch, seed, data and text tower come from the protocol and the preset, identical
+for every arm of a protocol (`tests/trainers/recipes/test_benchmark.py` checks it). Every arm runs with every text
+tower of the preset (`scratch`, `pretrained`), except the translate-train arms, which run with the first one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ...losses import default_loss_weight
+from ...losses import LOSS_REGISTRY, default_loss_weight
 from ...training.arguments import DistillationArguments
-from ..presets import PRESETS as DEMO_PRESETS
-from ..presets import DemoSettings, demo_training_arguments
+from ..presets import PRESETS as RECIPE_PRESETS
+from ..presets import RecipeSettings, StudentArchitecture, TrainingBudget
+from ..stages import RecipeContext
 
 TRANSLATE_TRAIN = "translate-train"
 ENGLISH_ONLY = "english-only"
@@ -20,11 +24,24 @@ ZERO_SHOT_FULL = "zero-shot-full"
 ZERO_SHOT_LORA = "zero-shot-lora"
 PROTOCOLS = (TRANSLATE_TRAIN, ENGLISH_ONLY, ZERO_SHOT_FULL, ZERO_SHOT_LORA)
 CUSA_LOSSES = frozenset({"cross_modal_soft_label", "uni_modal_soft_label"})
-TEACHER_LOSSES = ("contrastive", "optimal_transport")
-TEACHER_LOSS_WEIGHTS = (1.0, 0.5)
-# English identity pairs per bitext pair in both zero-shot protocols (`with_source_replay`): they hold English
-# where stage 1 put it while the text tower learns the other languages.
-SOURCE_REPLAY = 1.0
+# The training settings an arm may set besides its losses: every loss's own settings, and which token states OT
+# compares (the trainer fills the loss inputs with them).
+ARM_SETTINGS = frozenset(
+    {field for loss in LOSS_REGISTRY.values() for field in loss.argument_fields.values()} | {"ot_token_states"}
+)
+# Each protocol's stage of the budget (`TrainingBudget.stage_steps`) and learning rate (a `TrainingBudget` field).
+_PROTOCOL_STAGE = {
+    TRANSLATE_TRAIN: "student",
+    ENGLISH_ONLY: "student",
+    ZERO_SHOT_FULL: "bitext",
+    ZERO_SHOT_LORA: "adapter",
+}
+_PROTOCOL_LEARNING_RATE = {
+    TRANSLATE_TRAIN: "learning_rate",
+    ENGLISH_ONLY: "learning_rate",
+    ZERO_SHOT_FULL: "zero_shot_learning_rate",
+    ZERO_SHOT_LORA: "adapter_learning_rate",
+}
 
 
 @dataclass(frozen=True)
@@ -36,22 +53,29 @@ class Arm:
         losses (`tuple[str, ...]`): registered loss names (`babelclip.trainers.losses.available_losses()`).
         method (`str`): what the arm stands for, in the reports.
         loss_weights (`tuple[float, ...]`, *optional*): one per loss; defaults to each loss's `default_weight`.
+        settings (`tuple[tuple[str, Any], ...]`, *optional*): loss settings that differ from the defaults, as
+            `DistillationArguments` fields (`(("ot_epsilon", 0.01),)`); only those of `ARM_SETTINGS`.
     """
 
     protocol: str
     losses: tuple[str, ...]
     method: str
     loss_weights: tuple[float, ...] | None = None
+    settings: tuple[tuple[str, Any], ...] = ()
 
     @property
     def weights(self) -> tuple[float, ...]:
         return self.loss_weights or tuple(default_loss_weight(name) for name in self.losses)
 
 
+_OT_MSE = ("optimal_transport", "embedding_mse")
+_OT_MSE_CL2CM = ("optimal_transport", "embedding_mse", "relational_kd")
+
 # The one table of the benchmark. CL2CM and CUSA need images (translate-train); embedding MSE and OT are bitext
 # methods (zero-shot stage 2). Relational KD alone cannot run on bitext (it needs the source teacher's anchor, which
-# only the MSE / OT losses load), so on bitext it appears in the combination only. The combinations are fixed a priori
-# (the demo's two stages); read the results before calling one "best".
+# only the MSE / OT losses load), so on bitext it appears in the combination only. OT + MSE is the demo's stage 2;
+# the OT variants change one setting each (epsilon, or the cost on the backbone's last hidden states instead of the
+# projected token states). The combinations are fixed a priori; read the results before calling one "best".
 ARMS: dict[str, Arm] = {
     "english-only": Arm(ENGLISH_ONLY, ("contrastive",), "English model as is (floor)"),
     "tt-contrastive": Arm(TRANSLATE_TRAIN, ("contrastive",), "translate-train, contrastive only"),
@@ -65,92 +89,109 @@ ARMS: dict[str, Arm] = {
         "translate-train + CL2CM + CUSA",
     ),
     "zs-mse": Arm(ZERO_SHOT_FULL, ("embedding_mse",), "zero-shot, embedding MSE (Multilingual-CLIP)"),
-    "zs-ot": Arm(ZERO_SHOT_FULL, ("optimal_transport",), "zero-shot, OT (OPTICAL)"),
-    "zs-combination": Arm(
-        ZERO_SHOT_FULL, ("optimal_transport", "embedding_mse", "relational_kd"), "zero-shot, OT + MSE + CL2CM"
+    "zs-ot": Arm(ZERO_SHOT_FULL, ("optimal_transport",), "zero-shot, OT (OPTICAL), epsilon 0.05"),
+    "zs-ot-eps0.01": Arm(
+        ZERO_SHOT_FULL, ("optimal_transport",), "zero-shot, OT, epsilon 0.01", settings=(("ot_epsilon", 0.01),)
     ),
+    "zs-ot-eps0.1": Arm(
+        ZERO_SHOT_FULL, ("optimal_transport",), "zero-shot, OT, epsilon 0.1", settings=(("ot_epsilon", 0.1),)
+    ),
+    "zs-ot-hidden": Arm(
+        ZERO_SHOT_FULL,
+        ("optimal_transport",),
+        "zero-shot, OT on the last hidden states",
+        settings=(("ot_token_states", "hidden"),),
+    ),
+    "zs-ot-mse": Arm(ZERO_SHOT_FULL, _OT_MSE, "zero-shot, OT + MSE (the demo's stage 2)"),
+    "zs-combination": Arm(ZERO_SHOT_FULL, _OT_MSE_CL2CM, "zero-shot, OT + MSE + CL2CM"),
     "lora-mse": Arm(ZERO_SHOT_LORA, ("embedding_mse",), "LoRA adapters, embedding MSE"),
     "lora-ot": Arm(ZERO_SHOT_LORA, ("optimal_transport",), "LoRA adapters, OT (OPTICAL)"),
-    "lora-combination": Arm(
-        ZERO_SHOT_LORA, ("optimal_transport", "embedding_mse", "relational_kd"), "LoRA adapters, OT + MSE + CL2CM"
-    ),
+    "lora-ot-mse": Arm(ZERO_SHOT_LORA, _OT_MSE, "LoRA adapters, OT + MSE"),
+    "lora-combination": Arm(ZERO_SHOT_LORA, _OT_MSE_CL2CM, "LoRA adapters, OT + MSE + CL2CM"),
 }
-
-
-# The demo's student and data at fewer steps (see the runtime estimate in the module docstring).
-FULL_MODEL_AND_DATA = DemoSettings(teacher_steps=200, student_steps=300, bitext_steps=150)
+# The arm every other arm of its protocol is compared with (paired bootstrap): the standard distillation.
+REFERENCE_ARMS = {
+    TRANSLATE_TRAIN: "tt-contrastive",
+    ENGLISH_ONLY: "english-only",
+    ZERO_SHOT_FULL: "zs-mse",
+    ZERO_SHOT_LORA: "lora-mse",
+}
 
 
 @dataclass(frozen=True)
 class BenchmarkSettings:
-    """Sizes, steps and learning rates of a benchmark run; `PRESETS` holds the full and the CI-sized one.
+    """A benchmark preset: one recipe per text tower, and what is evaluated.
 
     Args:
-        model_and_data (`DemoSettings`): the demo's settings: data sizes, student size, batch, `teacher_steps`,
-            `student_steps` (image-text protocols), `bitext_steps` (zero-shot full fine-tuning), `learning_rate`
-            (image-text protocols) and `seed` (used only to generate the embedded dataset: the data stay the same
-            whatever the training seed).
-        zero_shot_learning_rate (`float`): learning rate of zero-shot stage 2 with full fine-tuning.
-        adapter_steps (`int`), adapter_learning_rate (`float`): steps and learning rate of each LoRA adapter.
+        towers (`dict[str, RecipeSettings]`): text tower name -> its recipe (data sizes, student, budget). Towers
+            share the data and the number of steps; a pretrained one needs its own (lower) learning rates.
+        languages (`tuple[str, ...]`, *optional*): the languages evaluated and adapted (the source language is
+            always added); `None`: every test language that has bitext.
+        resource_groups (`dict[str, list[str]]`, *optional*): overrides of the language table's groups.
+        source_replay (`float`): source-language identity pairs per bitext pair in both zero-shot protocols.
+        bootstrap_resamples (`int`): resamples of the paired bootstrap.
     """
 
-    model_and_data: DemoSettings = FULL_MODEL_AND_DATA
-    zero_shot_learning_rate: float = 5e-4
-    adapter_steps: int = 60
-    adapter_learning_rate: float = 2e-3
+    towers: dict[str, RecipeSettings] = field(default_factory=lambda: {"scratch": _FULL_RECIPE})
+    languages: tuple[str, ...] | None = None
+    resource_groups: dict[str, list[str]] | None = None
+    source_replay: float = 1.0
+    bootstrap_resamples: int = 10000
+
+    def __post_init__(self) -> None:
+        if not self.towers:
+            raise ValueError("A benchmark needs at least one text tower in `towers`.")
+
+    @property
+    def first_tower(self) -> str:
+        return next(iter(self.towers))
 
 
+# The embedded dataset's fixed steps (the README's tables); any other dataset's steps come from its rows.
+_EMBEDDED_STEPS = {"teacher": 200, "student": 300, "bitext": 150, "adapter": 60}
+_FULL_RECIPE = RecipeSettings(budget=TrainingBudget(embedded_steps=_EMBEDDED_STEPS))
+_PRETRAINED_RECIPE = replace(
+    RECIPE_PRESETS["pretrained"],
+    budget=replace(RECIPE_PRESETS["pretrained"].budget, batch_size=64, embedded_steps=_EMBEDDED_STEPS),
+)
 PRESETS: dict[str, BenchmarkSettings] = {
     "full": BenchmarkSettings(),
-    "ci": BenchmarkSettings(model_and_data=DEMO_PRESETS["ci"], adapter_steps=2),
+    "ci": BenchmarkSettings(towers={"scratch": RECIPE_PRESETS["ci"]}),
+    "pretrained": BenchmarkSettings(towers={"scratch": _FULL_RECIPE, "pretrained": _PRETRAINED_RECIPE}),
 }
 
 
-@dataclass(frozen=True)
-class TeacherPaths:
-    """Where a seed's teachers live; every arm gets all of them (a loss set loads only those it reads)."""
-
-    cross_lingual_teacher: str
-    image_teacher: str
-    text_teacher: str
+def protocol_steps(protocol: str, context: RecipeContext, rows: int) -> int:
+    """The steps of an arm of `protocol` that trains on `rows` rows."""
+    return context.settings.budget.stage_steps(_PROTOCOL_STAGE[protocol], rows, context.embedded)
 
 
-def _steps_and_learning_rate(protocol: str, settings: BenchmarkSettings) -> tuple[int, float]:
-    sizes = settings.model_and_data
-    if protocol in (TRANSLATE_TRAIN, ENGLISH_ONLY):
-        return sizes.student_steps, sizes.learning_rate
-    if protocol == ZERO_SHOT_FULL:
-        return sizes.bitext_steps, settings.zero_shot_learning_rate
-    if protocol == ZERO_SHOT_LORA:
-        return settings.adapter_steps, settings.adapter_learning_rate
-    raise ValueError(f"Unknown protocol {protocol!r}; choose one of {PROTOCOLS}.")
-
-
-def arm_training_arguments(
-    arm: Arm, settings: BenchmarkSettings, seed: int, output_dir: str | Path, teachers: TeacherPaths
-) -> DistillationArguments:
+def arm_training_arguments(arm: Arm, context: RecipeContext, output_dir: Path, rows: int, teachers: dict[str, str]):
     """The `DistillationArguments` an arm trains with: its protocol's steps and learning rate, the preset's batch,
-    schedule and checkpointing, `seed`, all of the seed's teacher paths, and the arm's losses and weights.
+    schedule and checkpointing, the run's seed, all of the run's teacher paths, and the arm's losses, weights and
+    settings.
 
     Args:
         arm (`Arm`): an entry of `ARMS`.
-        settings (`BenchmarkSettings`): the preset.
-        seed (`int`): training seed (model initialisation, data order).
-        output_dir (`str` or `Path`): the run's folder.
-        teachers (`TeacherPaths`): the seed's teachers.
+        context (`RecipeContext`): the run (preset of the tower, seed, data).
+        output_dir (`Path`): the run's folder.
+        rows (`int`): the rows the arm trains on (sizes the steps).
+        teachers (`dict[str, str]`): `DistillationArguments` teacher path fields -> paths.
     """
-    steps, learning_rate = _steps_and_learning_rate(arm.protocol, settings)
-    return demo_training_arguments(
-        replace(settings.model_and_data, seed=seed),
-        Path(output_dir),
+    unknown = sorted({name for name, _ in arm.settings} - ARM_SETTINGS)
+    if unknown:
+        raise ValueError(f"Arm settings {unknown} are not loss settings; an arm may set {sorted(ARM_SETTINGS)}.")
+    budget = context.settings.budget
+    steps = protocol_steps(arm.protocol, context, rows)
+    return context.training_arguments_for_steps(
+        output_dir,
         steps,
         losses=list(arm.losses),
         loss_weights=list(arm.weights),
-        learning_rate=learning_rate,
-        cross_lingual_teacher_path=teachers.cross_lingual_teacher,
-        image_teacher_path=teachers.image_teacher,
-        text_teacher_path=teachers.text_teacher,
+        learning_rate=getattr(budget, _PROTOCOL_LEARNING_RATE[arm.protocol]),
         disable_tqdm=True,
+        **teachers,
+        **dict(arm.settings),
     )
 
 
@@ -173,9 +214,17 @@ _ADAPTER_FIELDS = (
     "use_cpu",
     "dataloader_num_workers",
     "cross_lingual_teacher_path",
+    *sorted(ARM_SETTINGS),
 )
 
 
 def adapter_training_arguments(args: DistillationArguments) -> dict[str, Any]:
     """The keyword arguments of `adapt_language` that reproduce `args` (a LoRA arm's `arm_training_arguments`)."""
-    return {name: getattr(args, name) for name in _ADAPTER_FIELDS}
+    return {name: getattr(args, name) for name in _ADAPTER_FIELDS if hasattr(args, name)}
+
+
+def tower_architecture(settings: BenchmarkSettings, tower: str) -> StudentArchitecture:
+    """The student architecture of one tower of a preset."""
+    if tower not in settings.towers:
+        raise ValueError(f"Unknown text tower {tower!r}; this preset has {list(settings.towers)}.")
+    return settings.towers[tower].model

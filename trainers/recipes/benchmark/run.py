@@ -1,171 +1,162 @@
 """The methods benchmark: OT vs standard distillation for zero-shot cross-lingual image retrieval (methods.md 4-5).
 
-    babelclip benchmark --dataset embedded --output_dir runs/benchmark_methods            # full
+    babelclip benchmark --dataset embedded --output_dir runs/benchmark_methods            # 3 seeds
     babelclip benchmark --dataset embedded --output_dir runs/bench_ci --seeds 0 --preset ci
+    babelclip benchmark --dataset tuxpaint --output_dir runs/bench_tuxpaint --preset tuxpaint
 
-One student architecture (the demo's: CLIP ViT + BERT, uni-modal heads on every arm so the parameters are the same),
-one dataset, one tokenizer; each method is an *arm* of [`ARMS`], a single table where an arm is a protocol plus a set
-of registered losses and their weights, and nothing else: steps, learning rate, batch, seed and data come from the
-protocol and the preset, identical for every arm of a protocol (`tests/scripts/test_benchmark_methods.py` checks it).
-
-Protocols:
-- `translate-train`: a student trained from scratch on images + English and (machine-)translated captions;
+One student architecture per text tower, one dataset, one tokenizer per tower; each method is an *arm* of [`ARMS`]
+(a protocol plus a set of registered losses and their settings, nothing else). Protocols:
 - `english-only`: zero-shot stage 1, images + English captions only; the floor (the English model used as is on every
   language's queries) and the starting point of every zero-shot arm of a seed;
-- `zero-shot-full`: stage 2 from stage 1 on bitext only (every non-English language at once, plus as many English
-  identity pairs, `SOURCE_REPLAY`), full fine-tuning; the frozen stage-1 model's English side is the source teacher
+- `translate-train`: a student trained from scratch on images + English and translated captions (first tower only);
+- `zero-shot-full`: stage 2 from stage 1 on bitext only (every evaluated language at once, plus as many English
+  identity pairs, `source_replay`), full fine-tuning; the frozen stage-1 model's English side is the source teacher
   (OPTICAL's setting);
 - `zero-shot-lora`: stage 2 from stage 1 as a LoRA adapter per language ([`adapt_language`], the same English
-  replay); English queries go through the base (adapters off), so their numbers are the floor's.
+  replay); English queries go through the base (adapters off), so their numbers are the floor's; English through each
+  adapter is reported too (`en_with_adapter`), which is what a user of one adapter would see.
 
-Per seed (folder `seed-<s>/`): the CL2CM cross-lingual teacher is trained once on bitext; the frozen CUSA teachers are
-exported from trained towers (as the demo does: the image teacher is the stage-1 model's vision tower, the text teacher
-the cross-lingual teacher's text tower); then each arm trains in its own folder. Every run is resumable and skipped
-once complete (`run_complete.json`); every model is built right after `transformers.set_seed(seed)`, so the same seed
-gives the same numbers. Evaluation is on the `test` split (no model selection happens, so `validation` is unused).
+Per tower and seed (folder `<tower>/seed-<s>/`): the CL2CM cross-lingual teacher is trained once on bitext; the frozen
+CUSA teachers are the stage-1 model's vision tower and the cross-lingual teacher's text tower (or the pretrained
+sentence encoder); then each arm trains in its own folder. Every run is resumable and skipped once complete
+(`run_complete.json`); every model is built right after `transformers.set_seed(seed)`, so the same seed gives the same
+numbers. Evaluation is on the `test` split (no model selection happens, so `validation` is unused): recall per
+language and direction, every query's rank (`query_ranks.npz`, for the paired bootstrap) and text->text retrieval
+(`text_ranks_<head>.npz`). The budget of each protocol is the preset's (fixed steps on the embedded dataset, steps
+from the number of training rows on any other, see `TrainingBudget`).
 
-Outputs in the output dir: `results.json` (every arm x seed x language R@1/5/10 both directions, and mean/std over
-seeds), `results.md` (the tables, see [`benchmark_markdown`]) and PNG charts; they cover the arms and seeds of the
-command that wrote them (`--arms` runs a subset).
-
-On the embedded dataset, `train` pairs images with en, de, fr, ja and sw only: yo, mi and ht reach a model through
-bitext alone, so translate-train arms meet them for the first time at test time (by design: the zero-shot case).
-
-Runtime on 2 CPU cores, embedded dataset, "full" preset (measured: `--seeds 0` took 11 min 6 s, then `--seeds 0 1 2`
-22 min 58 s more, reusing seed 0; 1.1 GiB peak RSS): about 11 minutes per seed, 34 minutes for the default three
-(`--seeds 0` for a first look; finished runs are reused when more seeds are added). On a machine shared with other
-jobs, `OMP_NUM_THREADS=1` avoids torch's threads fighting for the cores.
-The "ci" preset (tiny models, 4 steps) runs in about 25 s per seed with one thread.
+Outputs in the output dir: `results.json`, `results.md` (tables with paired-bootstrap intervals against the
+embedding-MSE arm of the same protocol and tower, test-set sizes and chance levels) and PNG charts.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, replace
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
-from transformers import AutoTokenizer, set_seed
+from transformers import set_seed
 
 from ...adaptation.adapt import adapt_language
-from ...checkpoints import load_model_and_processor
-from ...data.bitext import image_text_as_bitext, with_source_replay
+from ...adaptation.adapters import load_language_adapters
+from ...data.bitext import select_language, with_source_replay
 from ...data.languages import DEFAULT_SOURCE_LANGUAGE as SOURCE_LANGUAGE
 from ...data.resources import resource_groups
-from ...data.splits import load_dataset_splits, select_split
-from ...evaluation.retrieval import evaluate_retrieval
-from ...training.arguments import DistillationArguments
+from ...data.schema import LANGUAGE
+from ...data.splits import select_split
+from ...evaluation.recall import load_query_ranks, multilingual_retrieval_metrics, per_query_ranks, save_query_ranks
+from ...evaluation.retrieval import encode_retrieval_dataset
+from ...evaluation.text_retrieval import CROSS_MODAL, UNI_MODAL, text_retrieval_metrics, text_retrieval_ranks
 from ...training.runs import completed_run_metrics, is_run_complete, mark_run_complete, train_and_evaluate
-from ..arguments import ModelArguments
-from ..builders import build_cross_lingual_teacher, build_student, export_backbone, trained_tokenizer_folder
-from ..demo import prepare_data
-from ..presets import demo_model_arguments, demo_training_arguments
+from ..stages import EMBEDDED, RecipeContext, prepare_splits
 from .arms import (
     ARMS,
     CUSA_LOSSES,
     ENGLISH_ONLY,
     PRESETS,
-    SOURCE_REPLAY,
-    TEACHER_LOSS_WEIGHTS,
-    TEACHER_LOSSES,
     TRANSLATE_TRAIN,
     ZERO_SHOT_FULL,
     ZERO_SHOT_LORA,
     BenchmarkSettings,
-    TeacherPaths,
     adapter_training_arguments,
     arm_training_arguments,
 )
-from .report import recalls_by_language, write_benchmark_outputs
+from .report import recalls_by_language, run_key, write_benchmark_outputs
 
-# ---- data ------------------------------------------------------------------------------------------------------------
+QUERY_RANKS_NAME = "query_ranks.npz"
+TEXT_RANKS_NAME = "text_ranks_{head}.npz"
+EN_WITH_ADAPTER = "en_with_adapter"
 
 
-def prepare_benchmark_data(
-    dataset: str, output_dir: Path, settings: BenchmarkSettings
-) -> tuple[dict[str, Dataset], Path]:
-    """The splits (`train`, `test`, `bitext`) and a tokenizer folder, built once in `output_dir`.
-
-    `"embedded"` is generated at the preset's size (as the demo does); any other name or path is loaded as is, with
-    a tokenizer trained on its `train` and `bitext` text. Without a `bitext` split, the `train` split's translated
-    captions paired with their `source_caption` serve as bitext.
-    """
-    if dataset == "embedded":
-        generated, tokenizer_dir = prepare_data(output_dir, settings.model_and_data)
-        splits = dict(generated)
+def benchmark_languages(splits: dict[str, Dataset], settings: BenchmarkSettings) -> list[str]:
+    """The languages evaluated: the preset's (each must be in the test split), else every test language with
+    bitext; the source language first."""
+    in_test = list(splits["test"].unique(LANGUAGE))
+    in_bitext = set(splits["bitext"].unique(LANGUAGE))
+    if settings.languages is not None:
+        missing = [language for language in settings.languages if language not in in_test]
+        if missing:
+            raise ValueError(f"The preset's languages {missing} have no test captions; the test split has {in_test}.")
+        chosen = list(settings.languages)
     else:
-        splits = load_dataset_splits(dataset)
-        tokenizer_dir = trained_tokenizer_folder(splits, output_dir / "tokenizer", settings.model_and_data.vocab_size)
-    missing = [name for name in ("train", "test") if name not in splits]
-    if missing:
-        raise ValueError(
-            f"The benchmark needs `train` and `test` splits in babelclip's image-text schema; {dataset!r} lacks "
-            f"{missing} (it has {sorted(splits)})."
+        chosen = [language for language in in_test if language in in_bitext]
+    return [SOURCE_LANGUAGE, *(language for language in dict.fromkeys(chosen) if language != SOURCE_LANGUAGE)]
+
+
+def evaluate_into(model, processor, test: Dataset, folder: Path) -> dict[str, Any]:
+    """Recall per language of `model` on `test`, with every query's rank and the text->text ranks of each of its text
+    heads saved in `folder`; returns the nested metrics with `text_retrieval` added per head."""
+    encoded = encode_retrieval_dataset(model, test, processor, show_progress=False, uni_text=True)
+    args = (encoded["gallery_embeds"], encoded["query_embeds"], encoded["query_to_gallery"], encoded["languages"])
+    metrics = multilingual_retrieval_metrics(*args)
+    save_query_ranks(per_query_ranks(*args), folder / QUERY_RANKS_NAME)
+    text = {CROSS_MODAL: encoded["query_embeds"], UNI_MODAL: encoded["uni_query_embeds"]}
+    metrics["text_retrieval"] = {}
+    for head, embeds in text.items():
+        if embeds is None:
+            continue
+        ranks = text_retrieval_ranks(embeds, encoded["query_to_gallery"], encoded["languages"], SOURCE_LANGUAGE)
+        save_query_ranks(ranks, folder / TEXT_RANKS_NAME.format(head=head))
+        metrics["text_retrieval"][head] = text_retrieval_metrics(ranks)
+    return metrics
+
+
+class SeedRun:
+    """Everything one tower and seed trains, in the order the arms need it; every step is skipped once complete."""
+
+    def __init__(
+        self,
+        output_dir: Path,
+        tower: str,
+        seed: int,
+        settings: BenchmarkSettings,
+        splits: dict[str, Dataset],
+        languages: list[str],
+        embedded: bool,
+    ) -> None:
+        self.tower, self.seed, self.settings, self.languages = tower, seed, settings, languages
+        self.folder = output_dir / tower / f"seed-{seed}"
+        self.test = select_split(splits, "test", languages)
+        self.bitext = select_split(
+            splits, "bitext", [language for language in languages if language != SOURCE_LANGUAGE]
         )
-    if "bitext" not in splits:
-        splits["bitext"] = image_text_as_bitext(splits["train"])
-    return splits, tokenizer_dir
-
-
-# ---- runs ------------------------------------------------------------------------------------------------------------
-
-
-class _SeedRun:
-    """Everything one seed trains, in the order the arms need it; every step is skipped once complete."""
-
-    def __init__(self, output_dir: Path, seed: int, settings: BenchmarkSettings, splits, tokenizer_dir: Path) -> None:
-        self.folder = output_dir / f"seed-{seed}"
-        self.seed = seed
-        self.settings = settings
-        self.splits = splits
-        self.tokenizer_dir = tokenizer_dir
-        self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-        self.teachers = TeacherPaths(
-            cross_lingual_teacher=str(self.folder / "cross_lingual_teacher"),
-            image_teacher=str(self.folder / "image_teacher"),
-            text_teacher=str(self.folder / "text_teacher"),
+        self.train = select_split(splits, "train", languages)
+        self.context = RecipeContext.create(
+            settings.towers[tower],
+            splits,
+            self.folder,
+            output_dir / tower / "tokenizer",
+            seed,
+            embedded,
         )
+        self.teachers = {
+            "cross_lingual_teacher_path": str(self.folder / "cross_lingual_teacher"),
+            "image_teacher_path": str(self.folder / "image_teacher"),
+            "text_teacher_path": str(self.folder / "text_teacher"),
+        }
 
     @property
     def stage1_dir(self) -> Path:
-        return self.folder / "english-only"
+        return self.folder / ENGLISH_ONLY
 
-    def _arguments(self, name: str) -> DistillationArguments:
-        return arm_training_arguments(ARMS[name], self.settings, self.seed, self.folder / name, self.teachers)
+    @property
+    def english_rows(self) -> int:
+        return len(select_split({"train": self.train}, "train", [SOURCE_LANGUAGE]))
 
-    def _new_student(self):
-        set_seed(self.seed)
-        model_args = demo_model_arguments(self.settings.model_and_data, self.tokenizer_dir, uni_modal_heads=True)
-        return build_student(model_args, self.tokenizer)
-
-    def train_cross_lingual_teacher(self) -> None:
-        folder = Path(self.teachers.cross_lingual_teacher)
-        if is_run_complete(folder):
-            return
-        set_seed(self.seed)
-        model_args = demo_model_arguments(self.settings.model_and_data, self.tokenizer_dir, uni_modal_heads=False)
-        teacher = build_cross_lingual_teacher(model_args, self.tokenizer)
-        args = demo_training_arguments(
-            replace(self.settings.model_and_data, seed=self.seed),
-            folder,
-            self.settings.model_and_data.teacher_steps,
-            losses=list(TEACHER_LOSSES),
-            loss_weights=list(TEACHER_LOSS_WEIGHTS),
-            disable_tqdm=True,
-        )
-        train_and_evaluate(teacher, args, self.tokenizer, self.splits["bitext"], None)
-
-    def export_cusa_teachers(self) -> None:
-        """The frozen CUSA teachers: the stage-1 model's vision tower and the cross-lingual teacher's text tower."""
-        if not (Path(self.teachers.image_teacher) / "config.json").is_file():
-            stage1, processor = build_student(ModelArguments(model_name_or_path=str(self.stage1_dir)), self.tokenizer)
-            export_backbone(stage1.vision_model, processor.image_processor, Path(self.teachers.image_teacher))
-        if not (Path(self.teachers.text_teacher) / "config.json").is_file():
-            teacher_args = ModelArguments(model_name_or_path=self.teachers.cross_lingual_teacher)
-            teacher = build_cross_lingual_teacher(teacher_args, self.tokenizer)
-            export_backbone(teacher.text_model, self.tokenizer, Path(self.teachers.text_teacher))
+    def prepare_teachers(self, arm_names: Sequence[str]) -> None:
+        """The CL2CM teacher and the CUSA teachers, when one of the arms needs them."""
+        uses = {loss for name in arm_names for loss in ARMS[name].losses}
+        if "relational_kd" in uses or uses & CUSA_LOSSES:
+            self.context.train_cross_lingual_teacher(Path(self.teachers["cross_lingual_teacher_path"]))
+        if uses & CUSA_LOSSES:
+            self.run_arm(ENGLISH_ONLY)
+            image, text = self.context.cusa_teachers(
+                self.stage1_dir, Path(self.teachers["cross_lingual_teacher_path"]), self.folder
+            )
+            self.teachers.update(image_teacher_path=image, text_teacher_path=text)
 
     def run_arm(self, name: str) -> dict[str, Any]:
         """Trains (or reads back) one arm and returns its nested test metrics."""
@@ -174,61 +165,93 @@ class _SeedRun:
             return completed_run_metrics(folder)
         if arm.protocol == ZERO_SHOT_LORA:
             return self._run_adapters(name)
-        test = self.splits["test"]
         if arm.protocol == ZERO_SHOT_FULL:
-            set_seed(self.seed)
-            model, processor = build_student(ModelArguments(model_name_or_path=str(self.stage1_dir)), self.tokenizer)
-            train = with_source_replay(self.splits["bitext"], SOURCE_REPLAY, seed=self.seed)
+            self.run_arm(ENGLISH_ONLY)
+            model, processor = self.context.trained_student(self.stage1_dir)
+            train = with_source_replay(self.bitext, self.settings.source_replay, seed=self.seed)
         else:
-            model, processor = self._new_student()
+            model, processor = self.context.new_student(uni_modal_heads=True)
             languages = [SOURCE_LANGUAGE] if arm.protocol == ENGLISH_ONLY else None
-            train = select_split(self.splits, "train", languages)
-        return train_and_evaluate(model, self._arguments(name), processor, train, test, report_title=arm.method)
+            train = select_split({"train": self.train}, "train", languages)
+        rows = self.english_rows if arm.protocol in (TRANSLATE_TRAIN, ENGLISH_ONLY) else len(train)
+        args = arm_training_arguments(arm, self.context, folder, rows, self.teachers)
+        train_and_evaluate(model, args, processor, train, None, report_title=arm.method)
+        trained, processor = self.context.trained_student(folder)
+        metrics = evaluate_into(trained, processor, self.test, folder)
+        mark_run_complete(folder, {"metrics": metrics, "steps": args.max_steps})
+        return metrics
 
     def _run_adapters(self, name: str) -> dict[str, Any]:
-        # One adapter per language, each its own resumable run; English goes through the base (adapters off).
-        folder, args = self.folder / name, self._arguments(name)
-        floor = self.run_arm("english-only")
-        metrics: dict[str, Any] = {SOURCE_LANGUAGE: floor[SOURCE_LANGUAGE]}
-        for language in target_languages(self.splits):
+        # One adapter per language, each its own resumable run; English goes through the base (adapters off), and
+        # through each adapter too (`en_with_adapter`).
+        arm, folder = ARMS[name], self.folder / name
+        floor = self.run_arm(ENGLISH_ONLY)
+        metrics: dict[str, Any] = {SOURCE_LANGUAGE: floor[SOURCE_LANGUAGE], EN_WITH_ADAPTER: {}}
+        # Text->text retrieval: each language through its adapter, English through the base.
+        text = {head: {SOURCE_LANGUAGE: ranks[SOURCE_LANGUAGE]} for head, ranks in floor["text_retrieval"].items()}
+        metrics["text_retrieval"] = text
+        for language in self.languages[1:]:
             language_dir = folder / language
             if not is_run_complete(language_dir):
+                pairs = select_language(self.bitext, language)
+                rows = round(len(pairs) * (1 + self.settings.source_replay))
+                args = arm_training_arguments(arm, self.context, language_dir, rows, self.teachers)
                 set_seed(self.seed)  # LoRA's initial weights come from the global generator
                 adapter = adapt_language(
                     self.stage1_dir,
-                    self.splits["bitext"],
+                    pairs,
                     language,
                     language_dir,
                     show_progress=False,
-                    source_replay=SOURCE_REPLAY,
+                    source_replay=self.settings.source_replay,
                     **adapter_training_arguments(args),
                 )
-                model, processor = load_model_and_processor(str(self.stage1_dir), adapter)
-                test = select_split(self.splits, "test", [language])
-                nested = evaluate_retrieval(model, test, processor, show_progress=False)
-                mark_run_complete(language_dir, {"metrics": {language: nested[language]}})
-            metrics[language] = completed_run_metrics(language_dir)[language]
+                model = load_language_adapters(self.stage1_dir, {language: adapter})
+                _, processor = self.context.trained_student(self.stage1_dir)
+                test = select_split({"test": self.test}, "test", [language, SOURCE_LANGUAGE])
+                nested = evaluate_into(model, processor, test, language_dir)
+                mark_run_complete(language_dir, {"metrics": nested, "steps": args.max_steps})
+            nested = completed_run_metrics(language_dir)
+            metrics[language] = nested[language]
+            metrics[EN_WITH_ADAPTER][language] = nested[SOURCE_LANGUAGE]
+            for head, ranks in nested["text_retrieval"].items():
+                text.setdefault(head, {})[language] = ranks[language]
         mark_run_complete(folder, {"metrics": metrics})
         return metrics
 
     def run(self, arm_names: Sequence[str]) -> dict[str, dict]:
         """Every prerequisite the selected arms need, then the arms; returns `{arm: nested test metrics}`."""
-        arms = [ARMS[name] for name in arm_names]
-        uses = {loss for arm in arms for loss in arm.losses}
-        needs_cusa = bool(uses & CUSA_LOSSES)
-        if "relational_kd" in uses or needs_cusa:
-            self.train_cross_lingual_teacher()
-        if needs_cusa or any(arm.protocol != TRANSLATE_TRAIN for arm in arms):
-            self.run_arm("english-only")
-        if needs_cusa:
-            self.export_cusa_teachers()
+        self.prepare_teachers(arm_names)
         return {name: self.run_arm(name) for name in arm_names}
 
 
-def target_languages(splits: Mapping[str, Dataset]) -> list[str]:
-    """The non-English languages both in the test split and in the bitext, in the test split's order."""
-    in_bitext = set(splits["bitext"].unique("language"))
-    return [lang for lang in splits["test"].unique("language") if lang != SOURCE_LANGUAGE and lang in in_bitext]
+def arms_of_tower(arm_names: Sequence[str], tower: str, settings: BenchmarkSettings) -> list[str]:
+    """The arms a tower runs: every arm with the first tower; the zero-shot arms (and their floor) with the others."""
+    if tower == settings.first_tower:
+        return list(arm_names)
+    return [name for name in arm_names if ARMS[name].protocol != TRANSLATE_TRAIN]
+
+
+def _ranks_in(folder: Path) -> dict[str, Any]:
+    return {
+        "image": load_query_ranks(folder / QUERY_RANKS_NAME),
+        "text": load_query_ranks(folder / TEXT_RANKS_NAME.format(head=CROSS_MODAL)),
+    }
+
+
+def query_ranks_of(output_dir: Path, tower: str, seed: int, arm: str, languages: Sequence[str]) -> dict[str, Any]:
+    """The saved per-query ranks of one arm and seed (`{"image": .., "text": ..}`, by language; LoRA arms: from each
+    language's adapter run, English from the floor)."""
+    folder = output_dir / tower / f"seed-{seed}" / arm
+    if ARMS[arm].protocol != ZERO_SHOT_LORA:
+        return _ranks_in(folder)
+    ranks = _ranks_in(output_dir / tower / f"seed-{seed}" / ENGLISH_ONLY)
+    ranks = {kind: {SOURCE_LANGUAGE: by_language[SOURCE_LANGUAGE]} for kind, by_language in ranks.items()}
+    for language in languages:
+        if language != SOURCE_LANGUAGE:
+            for kind, by_language in _ranks_in(folder / language).items():
+                ranks[kind][language] = by_language[language]
+    return ranks
 
 
 def run_benchmark(
@@ -238,19 +261,20 @@ def run_benchmark(
     settings: BenchmarkSettings = PRESETS["full"],
     arms: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Runs (or resumes) every arm for every seed and writes `results.json`, `results.md` and the charts.
+    """Runs (or resumes) every arm for every tower and seed and writes `results.json`, `results.md` and the charts.
 
     Args:
-        dataset (`str`): `"embedded"` (generated at the preset's size), a built-in name or a `save_to_disk` / layout
-            folder in babelclip's image-text schema with `train` and `test` splits (and ideally `bitext`).
+        dataset (`str`): `"embedded"` (generated at the preset's size), a built-in name (`"tuxpaint"`) or a
+            `save_to_disk` / layout folder in babelclip's image-text schema with `train` and `test` splits (and
+            ideally `bitext`).
         output_dir (`str` or `Path`): where data, runs and reports go; rerunning resumes.
         seeds (`Sequence[int]`, *optional*, defaults to `(0, 1, 2)`): training seeds.
         settings (`BenchmarkSettings`, *optional*, defaults to `PRESETS["full"]`).
         arms (`Sequence[str]`, *optional*): a subset of `ARMS` (default: all, in table order).
 
     Returns:
-        `dict`: the content of `results.json` (`runs`, `summary`, `arms`, `languages`, `groups`, `settings`,
-        `wall_time_s`: this call's, so a resumed run counts only what it trained) plus `outputs`, the written files.
+        `dict`: the content of `results.json` (`runs`, `summary`, `statistics`, `arms`, `languages`, `groups`,
+        `settings`, `wall_time_s`: this call's, so a resumed run counts only what it trained) plus `outputs`.
     """
     started = time.perf_counter()
     arm_names = list(ARMS) if arms is None else list(dict.fromkeys(arms))
@@ -261,21 +285,35 @@ def run_benchmark(
         raise ValueError(f"`seeds` must be distinct and not empty, got {list(seeds)}.")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    splits, tokenizer_dir = prepare_benchmark_data(dataset, output_dir, settings)
+    splits = prepare_splits(dataset, output_dir, settings.towers[settings.first_tower])
+    languages = benchmark_languages(splits, settings)
 
-    runs: dict[str, dict[str, dict]] = {name: {} for name in arm_names}
-    for seed in seeds:
-        for name, nested in _SeedRun(output_dir, seed, settings, splits, tokenizer_dir).run(arm_names).items():
-            runs[name][str(seed)] = recalls_by_language(nested)
-    languages = list(splits["test"].unique("language"))
+    runs: dict[str, dict[str, dict]] = {}
+    extras: dict[str, dict[str, dict]] = {}
+    for tower in settings.towers:
+        tower_arms = arms_of_tower(arm_names, tower, settings)
+        for seed in seeds:
+            seed_run = SeedRun(output_dir, tower, seed, settings, splits, languages, dataset == EMBEDDED)
+            for name, nested in seed_run.run(tower_arms).items():
+                key = run_key(name, tower)
+                runs.setdefault(key, {})[str(seed)] = recalls_by_language(nested)
+                extras.setdefault(key, {})[str(seed)] = {
+                    name: nested[name] for name in ("text_retrieval", EN_WITH_ADAPTER) if name in nested
+                }
     results = {
         "dataset": dataset,
         "settings": asdict(settings),
         "seeds": list(seeds),
+        "towers": list(settings.towers),
         "arms": {name: {**asdict(ARMS[name]), "loss_weights": list(ARMS[name].weights)} for name in arm_names},
         "languages": languages,
-        "groups": resource_groups(languages),
+        "groups": resource_groups(languages, settings.resource_groups),
         "runs": runs,
+        "extras": extras,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }
-    return write_benchmark_outputs(results, output_dir)
+
+    def ranks_of(tower: str, seed: int, arm: str) -> dict[str, Any]:
+        return query_ranks_of(output_dir, tower, seed, arm, languages)
+
+    return write_benchmark_outputs(results, output_dir, ranks_of, settings.bootstrap_resamples)
