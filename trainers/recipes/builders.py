@@ -21,7 +21,7 @@ from ...modeling import (
 from ..common.files import atomic_directory
 from ..common.mappings import as_mapping
 from ..data.splits import text_corpus
-from ..tokenization.wordpiece import train_wordpiece_tokenizer
+from ..tokenization.wordpiece import train_wordpiece_tokenizer, wordpiece_base_size
 from .arguments import ModelArguments
 from .presets import MODEL_PRESETS, architecture
 
@@ -211,9 +211,13 @@ def trained_tokenizer_folder(
     splits: Mapping[str, Any], folder: Path, vocab_size: int, split_names: Sequence[str] = ("train", "bitext")
 ) -> Path:
     """A WordPiece tokenizer trained once on the text of `split_names` (never a test split), saved in `folder`
-    (atomically); an existing one is reused."""
+    (atomically); an existing one is reused. When the corpus's characters alone exceed `vocab_size` (many scripts,
+    CJK), `vocab_size` whole words come on top of them, so the default fits any dataset."""
     if not (folder / "tokenizer.json").is_file():
-        tokenizer = train_wordpiece_tokenizer(text_corpus(dict(splits), list(split_names)), vocab_size=vocab_size)
+        corpus = text_corpus(dict(splits), list(split_names))
+        base = wordpiece_base_size(corpus)
+        size = vocab_size if vocab_size >= base else base + vocab_size
+        tokenizer = train_wordpiece_tokenizer(corpus, vocab_size=size)
         with atomic_directory(folder, overwrite=True) as staging:
             tokenizer.save_pretrained(str(staging))
     return folder

@@ -2,12 +2,13 @@
 of a language (`coverage.py`: unknown-token rate, fragmentation)."""
 
 from .coverage import format_coverage, sentence_words, tokenizer_coverage
-from .wordpiece import train_wordpiece_tokenizer, wordpiece_vocabulary
+from .wordpiece import train_wordpiece_tokenizer, wordpiece_base_size, wordpiece_vocabulary
 
 __all__ = [
     "format_coverage",
     "sentence_words",
     "tokenizer_coverage",
     "train_wordpiece_tokenizer",
+    "wordpiece_base_size",
     "wordpiece_vocabulary",
 ]

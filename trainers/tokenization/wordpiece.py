@@ -23,12 +23,8 @@ def wordpiece_vocabulary(sentences: Iterable[str], vocab_size: int) -> dict[str,
     would get different token ids, and a resumed run would no longer match its checkpoint.) Words outside the
     vocabulary fall back to characters, which is what the fragmentation rate of an unseen language measures.
     """
-    normalizer, pre_tokenizer = _normalizer(), pre_tokenizers.BertPreTokenizer()
-    counts: Counter[str] = Counter()
-    for sentence in sentences:
-        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(sentence)))
-    alphabet = sorted({character for word in counts for character in word})
-    pieces = [*SPECIAL_TOKENS, *alphabet, *(f"##{character}" for character in alphabet)]
+    counts = _word_counts(sentences)
+    pieces = _base_pieces(counts)
     if vocab_size < len(pieces):
         raise ValueError(
             f"vocab_size={vocab_size} cannot hold the {len(pieces)} special and character tokens of this corpus: "
@@ -36,6 +32,26 @@ def wordpiece_vocabulary(sentences: Iterable[str], vocab_size: int) -> dict[str,
         )
     by_frequency = sorted((word for word in counts if len(word) > 1), key=lambda word: (-counts[word], word))
     return {token: index for index, token in enumerate(pieces + by_frequency[: vocab_size - len(pieces)])}
+
+
+def _word_counts(sentences: Iterable[str]) -> Counter[str]:
+    normalizer, pre_tokenizer = _normalizer(), pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for sentence in sentences:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(sentence)))
+    return counts
+
+
+def _base_pieces(counts: Counter[str]) -> list[str]:
+    # The special tokens and every character, alone and as a continuation: what any word can fall back to.
+    alphabet = sorted({character for word in counts for character in word})
+    return [*SPECIAL_TOKENS, *alphabet, *(f"##{character}" for character in alphabet)]
+
+
+def wordpiece_base_size(sentences: Iterable[str]) -> int:
+    """How many tokens the special tokens and the characters of `sentences` take: the smallest `vocab_size` a
+    WordPiece tokenizer of this corpus can have (CJK or many scripts need thousands)."""
+    return len(_base_pieces(_word_counts(sentences)))
 
 
 def _normalizer() -> normalizers.Normalizer:

@@ -53,3 +53,20 @@ def test_round_trip_through_auto_tokenizer(tmp_path):
 def test_too_small_a_vocabulary_says_how_large_it_must_be():
     with pytest.raises(ValueError, match="raise it to at least"):
         train_wordpiece_tokenizer(CORPUS, vocab_size=10)
+
+
+def test_a_corpus_with_more_characters_than_the_vocabulary_gets_its_words_on_top(tmp_path):
+    from datasets import Dataset
+
+    from babelclip.trainers.recipes.builders import trained_tokenizer_folder
+    from babelclip.trainers.tokenization import wordpiece_base_size
+
+    # 300 distinct CJK characters: 5 special tokens + 2 x 300 character pieces = 605 > a vocabulary of 100.
+    sentences = ["".join(chr(0x4E00 + 3 * i + j) for j in range(3)) + " common words" for i in range(100)]
+    assert wordpiece_base_size(sentences) == 5 + 2 * len(set("".join(sentences).replace(" ", "")))
+    splits = {"train": Dataset.from_dict({"caption": sentences})}
+    tokenizer = AutoTokenizer.from_pretrained(trained_tokenizer_folder(splits, tmp_path / "tok", vocab_size=100))
+    # BERT's pre-tokenizer splits CJK into single characters: the whole words are "common" and "words", and with
+    # 100 word slots on top of the 605 character tokens both fit (a vocabulary of 100 alone could hold neither).
+    assert wordpiece_base_size(sentences) > 100 and len(tokenizer) == wordpiece_base_size(sentences) + 2
+    assert tokenizer.tokenize("common") == ["common"]
