@@ -3,7 +3,8 @@
 An arm is a protocol plus a set of registered losses, their weights and their settings (`ot_epsilon`, ...), and
 nothing else: steps, learning rate, batch, seed, data and text tower come from the protocol and the preset, identical
 for every arm of a protocol (`tests/trainers/recipes/test_benchmark.py` checks it). Every arm runs with every text
-tower of the preset (`scratch`, `pretrained`), except the translate-train arms, which run with the first one.
+tower of the preset (`scratch`, `pretrained`), except the translate-train arms, which run with the first one unless
+the preset says `translate_train_every_tower`.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ class BenchmarkSettings:
         resource_groups (`dict[str, list[str]]`, *optional*): overrides of the language table's groups.
         source_replay (`float`): source-language identity pairs per bitext pair in both zero-shot protocols.
         bootstrap_resamples (`int`): resamples of the paired bootstrap.
+        translate_train_every_tower (`bool`): run the translate-train arms with every tower, not only the first.
     """
 
     towers: dict[str, RecipeSettings] = field(default_factory=lambda: {"scratch": _FULL_RECIPE})
@@ -137,6 +139,7 @@ class BenchmarkSettings:
     resource_groups: dict[str, list[str]] | None = None
     source_replay: float = 1.0
     bootstrap_resamples: int = 10000
+    translate_train_every_tower: bool = False
 
     def __post_init__(self) -> None:
         if not self.towers:
@@ -157,7 +160,9 @@ _PRETRAINED_RECIPE = replace(
 PRESETS: dict[str, BenchmarkSettings] = {
     "full": BenchmarkSettings(),
     "ci": BenchmarkSettings(towers={"scratch": RECIPE_PRESETS["ci"]}),
-    "pretrained": BenchmarkSettings(towers={"scratch": _FULL_RECIPE, "pretrained": _PRETRAINED_RECIPE}),
+    "pretrained": BenchmarkSettings(
+        towers={"scratch": _FULL_RECIPE, "pretrained": _PRETRAINED_RECIPE}, translate_train_every_tower=True
+    ),
 }
 
 

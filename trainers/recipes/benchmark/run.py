@@ -226,8 +226,9 @@ class SeedRun:
 
 
 def arms_of_tower(arm_names: Sequence[str], tower: str, settings: BenchmarkSettings) -> list[str]:
-    """The arms a tower runs: every arm with the first tower; the zero-shot arms (and their floor) with the others."""
-    if tower == settings.first_tower:
+    """The arms a tower runs: every arm with the first tower (or with every tower, when the preset says so); the
+    zero-shot arms and their floor with the others."""
+    if tower == settings.first_tower or settings.translate_train_every_tower:
         return list(arm_names)
     return [name for name in arm_names if ARMS[name].protocol != TRANSLATE_TRAIN]
 
