@@ -18,22 +18,46 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
-from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from ..trainers.evaluation.reports import retrieval_markdown
-from .eval_results import check_retrieval_results, result_languages, retrieval_eval_results
-from .losses import LossSpec, collect_citations, format_value, method_tags, summarize_losses
+from .details import framework_versions as installed_framework_versions
+from .eval_results import (
+    MODEL_INDEX_DECIMALS,
+    check_retrieval_results,
+    dataset_splits,
+    result_languages,
+    retrieval_eval_results,
+)
+from .losses import (
+    LossSpec,
+    collect_citations,
+    format_value,
+    method_tags,
+    short_float,
+    summarize_loss,
+    summarize_losses,
+)
+from .public_names import HUB, is_hub_id
+from .sections import (
+    evaluation_header,
+    history_entries,
+    limitations,
+    log_tables,
+    model_link,
+    training_data_rows,
+)
+from .training_record import EvaluationRecord, StageRecord, reference_to
+
+__all__ = ["CARD_KINDS", "DEFAULT_LICENSE", "TEMPLATE_PATH", "build_model_card", "is_hub_id"]
 
 TEMPLATE_PATH = Path(__file__).resolve().parent / "model_card_template.md"
 CARD_KINDS = ("student", "teacher", "adapter")
 DEFAULT_LICENSE = "apache-2.0"
-
 _KIND_DESCRIPTIONS = {
     "student": "cross-modal student (`CrossModalStudentModel`): a CLIP-style image/video-text dual encoder",
     "teacher": "cross-lingual text teacher (`CrossLingualTeacherModel`): one encoder for source and target sentences",
@@ -57,17 +81,6 @@ _KIND_TAGS = {
 }
 
 
-def is_hub_id(value: str | None) -> bool:
-    """Whether `value` names a Hub repository (and not a local folder)."""
-    if not value or os.path.exists(value) or value.startswith((".", "/", "~")):
-        return False
-    try:
-        validate_repo_id(value)
-    except HFValidationError:
-        return False
-    return True
-
-
 def _string_list(name: str, values: Iterable[str] | str | None) -> list[str]:
     if values is None:
         return []
@@ -89,6 +102,20 @@ def _check_kind(kind: str, base_models: list[str], adapter_language: str | None)
         raise ValueError("An adapter card needs `adapter_language=` (the ISO 639 code of the language it adds).")
 
 
+def _evaluations_by_name(evaluations: Iterable[EvaluationRecord] | None) -> dict[str, EvaluationRecord]:
+    return {evaluation.name: evaluation for evaluation in evaluations or ()}
+
+
+def _history_languages(history: Sequence[StageRecord]) -> list[str]:
+    return [language for stage in history if stage.data is not None for language in stage.data.languages]
+
+
+def _hub_datasets(datasets: Sequence[str], history: Sequence[StageRecord]) -> list[str]:
+    # The Hub's `datasets` field takes repository ids only; local and built-in data are named in the text.
+    recorded = [stage.data.name for stage in history if stage.data is not None and stage.data.origin == HUB]
+    return list(dict.fromkeys([name for name in datasets if is_hub_id(name)] + recorded))
+
+
 def build_model_card(
     kind: str,
     *,
@@ -101,7 +128,11 @@ def build_model_card(
     citations: Sequence[str] | None = None,
     hyperparameters: Mapping[str, Any] | None = None,
     retrieval_results: Mapping[str, Mapping] | None = None,
-    dataset_split: str | None = None,
+    dataset_split: str | Mapping[str, str] | None = None,
+    evaluations: Sequence[EvaluationRecord] | None = None,
+    history: Sequence[StageRecord] | None = None,
+    model_details: Sequence[tuple[str, str]] | None = None,
+    framework_versions: Mapping[str, str] | None = None,
     adapter_language: str | None = None,
     license: str = DEFAULT_LICENSE,
     tags: Sequence[str] | None = None,
@@ -110,32 +141,48 @@ def build_model_card(
     """
     A model card for a babelclip checkpoint, rendered from `model_card_template.md` (package data).
 
+    Sections, as sentence-transformers cards have them: model details, usage, training (losses, hyperparameters,
+    training data, the history of every stage, training logs, framework versions), evaluation (each table with its
+    split and sizes), limitations and citations. No local path is printed: every model and dataset name goes through
+    `public_name` (a Hub id, a built-in name, or a local folder's basename).
+
     Args:
         kind (`str`):
             `"student"`, `"teacher"` or `"adapter"` (a peft LoRA adapter of a student).
         model_name (`str`):
             Title of the card and `model-index` name.
         languages (`Sequence[str]`, *optional*):
-            ISO 639 codes of the model's languages; the languages of `retrieval_results` and `adapter_language` are
-            added.
+            ISO 639 codes of the model's languages; the languages of `retrieval_results`, of the training data in
+            `history` and `adapter_language` are added.
         repo_id (`str`, *optional*):
             Hub id the usage snippet loads; defaults to `model_name`.
         datasets (`Sequence[str]`, *optional*):
-            Hub ids of the training datasets (YAML `datasets`).
+            Hub ids of the training datasets (YAML `datasets`, with the Hub datasets of `history`).
         base_models (`Sequence[str]`, *optional*):
-            Hub ids the model derives from (YAML `base_model`); for an adapter, the first is the student it loads on.
+            Hub ids (or local folders, printed by their public name) the model derives from (YAML `base_model`: the
+            Hub ids only); for an adapter, the first is the student it loads on.
         losses (`Sequence`, *optional*):
-            The losses that trained the model: loss modules, or `(name_or_module, weight[, settings])` tuples.
-            Their citations come from the loss classes.
+            The losses that trained the model (its last stage): loss modules, or `(name_or_module, weight[,
+            settings])` tuples. Their citations come from the loss classes.
         citations (`Sequence[str]`, *optional*):
             More bibtex entries to cite (the backbones' papers, ...).
         hyperparameters (`Mapping[str, Any]`, *optional*):
             The training hyperparameters that differ from the defaults (see `non_default_hyperparameters`); `{}`
             says every one was at its default, `None` that they were not recorded.
         retrieval_results (`Mapping[str, Mapping]`, *optional*):
-            `{dataset name or Hub id: multilingual_retrieval_metrics(...)}`; written as `model-index` and as tables.
-        dataset_split (`str`, *optional*):
-            The split `retrieval_results` were measured on, recorded in `model-index`.
+            `{dataset name or Hub id: multilingual_retrieval_metrics(...)}`; written as `model-index` (2 decimals)
+            and as tables (1 decimal).
+        dataset_split (`str` or `Mapping[str, str]`, *optional*):
+            The split `retrieval_results` were measured on, or one per dataset; required for every dataset that
+            `evaluations` does not describe.
+        evaluations (`Sequence[EvaluationRecord]`, *optional*):
+            Split and sizes of each evaluated dataset (matched by name), printed above its table.
+        history (`Sequence[StageRecord]`, *optional*):
+            Every training stage, oldest first (`TrainingRecord.stages()`): the training data, history and logs.
+        model_details (`Sequence[tuple[str, str]]`, *optional*):
+            `(property, value)` rows (see `babelclip.model_cards.details.model_details`).
+        framework_versions (`Mapping[str, str]`, *optional*):
+            Library versions that trained the model; the installed ones by default.
         adapter_language (`str`, *optional*):
             The language an adapter adds; required for `kind="adapter"`.
         license (`str`, *optional*, defaults to `"apache-2.0"`):
@@ -147,28 +194,42 @@ def build_model_card(
 
     Returns:
         [`~huggingface_hub.ModelCard`]: save it with `card.save(path)`; `ModelCard.load(path).data.eval_results`
-        gives back every number of `retrieval_results`.
+        gives back every number of `retrieval_results` (rounded to 2 decimals).
     """
     base_models = _string_list("base_models", base_models)
     _check_kind(kind, base_models, adapter_language)
     if not isinstance(model_name, str) or not model_name:
         raise ValueError("`model_name` must be a non-empty string (the card's title).")
     results = check_retrieval_results(retrieval_results)
+    described = _evaluations_by_name(evaluations)
+    given_splits = dataset_split if isinstance(dataset_split, Mapping) else dict.fromkeys(results, dataset_split)
+    splits = dataset_splits(
+        results, {name: given_splits.get(name) or getattr(described.get(name), "split", None) for name in results}
+    )
+    history = list(history or ())
     extra_languages = [adapter_language] if adapter_language else []
-    languages = _string_list("languages", [*(languages or ()), *extra_languages, *result_languages(results)])
+    languages = _string_list(
+        "languages",
+        [*(languages or ()), *extra_languages, *_history_languages(history), *result_languages(results)],
+    )
     summaries = summarize_losses(losses)
-    eval_results = retrieval_eval_results(results, dataset_split=dataset_split) or None
-    # The Hub accepts only repository ids as `base_model`; a local folder is still named in the card's text.
-    hub_bases = [base for base in base_models if is_hub_id(base)]
+    # Every stage's losses are cited and tagged: the weights carry what each stage taught them.
+    all_summaries = summaries + [
+        summarize_loss((loss.name, loss.weight, loss.settings)) for stage in history for loss in stage.losses
+    ]
+    eval_results = retrieval_eval_results(results, dataset_split=splits) or None
+    references = [reference_to(base) for base in base_models]
+    hub_bases = [reference.name for reference in references if reference.origin == HUB]
+    hub_datasets = _hub_datasets(_string_list("datasets", datasets), history)
 
     card_data = ModelCardData(
         language=languages or None,
         license=license,
         library_name="peft" if kind == "adapter" else "transformers",
         pipeline_tag=_PIPELINE_TAGS[kind],
-        tags=["babelclip", *_KIND_TAGS[kind], *method_tags(summaries), *_string_list("tags", tags)],
+        tags=["babelclip", *_KIND_TAGS[kind], *method_tags(all_summaries), *_string_list("tags", tags)],
         base_model=(hub_bases[0] if len(hub_bases) == 1 else hub_bases) or None,
-        datasets=_string_list("datasets", datasets) or None,
+        datasets=hub_datasets or None,
         model_name=model_name,
         eval_results=eval_results,
     )
@@ -176,7 +237,7 @@ def build_model_card(
         {
             "name": s.name,
             "method": s.method,
-            "weight": s.weight,
+            "weight": "–" if s.weight is None else short_float(s.weight),
             "settings_cell": ", ".join(f"{k}={format_value(v)}" for k, v in s.settings.items()) or "–",
             "citation_keys": s.citation_keys,
         }
@@ -186,9 +247,14 @@ def build_model_card(
     if hyperparameters is not None:
         hyperparameter_rows = [(name, format_value(value)) for name, value in sorted(hyperparameters.items())]
     tables = [
-        {"name": name, "table": retrieval_markdown(nested).split("\n\n", 1)[1].strip()}
+        {
+            "name": name,
+            "header": evaluation_header(described.get(name), splits[name]),
+            "table": retrieval_markdown(nested).split("\n\n", 1)[1].strip(),
+        }
         for name, nested in results.items()
     ]
+    versions = installed_framework_versions() if framework_versions is None else dict(framework_versions)
     return ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE_PATH),
@@ -198,13 +264,21 @@ def build_model_card(
         kind_description=_KIND_DESCRIPTIONS[kind],
         summary=summary or _SUMMARIES[kind],
         languages=languages,
-        base_models=base_models,
-        base_model_links=[f"[{b}](https://huggingface.co/{b})" if is_hub_id(b) else f"`{b}`" for b in base_models],
-        datasets=card_data.datasets or [],
+        base_models=[reference.name for reference in references],
+        base_model_links=[model_link(reference) for reference in references],
+        local_base=bool(base_models) and not is_hub_id(base_models[0]),
+        datasets=hub_datasets,
         adapter_language=adapter_language,
         license=license,
+        model_details=list(model_details or ()),
         losses=loss_rows,
         hyperparameters=hyperparameter_rows,
+        training_data=training_data_rows(history),
+        history=history_entries(history),
+        logs=log_tables(history),
+        framework_versions=list(versions.items()),
         results=tables,
-        citations=collect_citations(summaries, citations or ()),
+        model_index_decimals=MODEL_INDEX_DECIMALS,
+        limitations=limitations(kind, history, splits, result_languages(results)),
+        citations=collect_citations(all_summaries, citations or ()),
     )

@@ -5,7 +5,8 @@ One `EvalResult` per (dataset, language, direction, k), so every number on the H
 - `task_type` names the direction: `"text-to-image-retrieval"` or `"image-to-text-retrieval"`; the R-sum of both
   directions is reported under `"image-text-retrieval"`;
 - `dataset_config` is the caption language (ISO 639 code), as `common_voice`'s config is its language;
-- `metric_type` is `"recall@<k>"` (percent, 0-100) or `"rsum"`.
+- `metric_type` is `"recall@<k>"` (percent, 0-100) or `"rsum"`, rounded to `MODEL_INDEX_DECIMALS` (2) decimals;
+- `dataset_split` is always set: the split the numbers were measured on.
 
 The language mean (`"mean"`) and the gaps to the reference language are left out: the Hub recomputes nothing, and a
 reader gets them from the per-language numbers. `retrieval_results_from_eval_results` reads a card's numbers back.
@@ -30,6 +31,7 @@ TASK_NAMES = {
     RSUM: "Image-text retrieval (both directions)",
 }
 _DIRECTION_OF_TASK = {task_type: direction for direction, task_type in TASK_TYPES.items()}
+MODEL_INDEX_DECIMALS = 2
 
 
 def _check_nested(dataset_name: str, nested: object) -> Mapping:
@@ -80,22 +82,44 @@ def _metric_label(direction: str, metric: str, language: str) -> str:
     return f"{metric} {arrow} ({language})"
 
 
+def dataset_splits(
+    retrieval_results: Mapping[str, Mapping], dataset_split: str | Mapping[str, str] | None
+) -> dict[str, str]:
+    """The split of each dataset of `retrieval_results`: one split for all, or one per dataset name.
+
+    Raises a `ValueError` naming the datasets whose split is not given: a number without its split is not reported.
+    """
+    if isinstance(dataset_split, str) or dataset_split is None:
+        splits = {name: dataset_split for name in retrieval_results}
+    else:
+        splits = {name: dataset_split.get(name) for name in retrieval_results}
+    missing = sorted(name for name, split in splits.items() if not split)
+    if missing:
+        raise ValueError(
+            f"Say which split the results of {missing} were measured on: pass `dataset_split=` (e.g. 'test'; "
+            "`--dataset_split` on the command line)."
+        )
+    return splits
+
+
 def retrieval_eval_results(
-    retrieval_results: Mapping[str, Mapping], dataset_split: str | None = None
+    retrieval_results: Mapping[str, Mapping], dataset_split: str | Mapping[str, str] | None = None
 ) -> list[EvalResult]:
     """`EvalResult`s of every dataset, language, direction and recall cut-off (plus R-sum per language).
 
     Args:
         retrieval_results (`Mapping[str, Mapping]`):
             `{dataset name or Hub id: nested metrics}` (see `check_retrieval_results`).
-        dataset_split (`str`, *optional*):
-            The split evaluated (e.g. `"test"`), recorded in the `model-index`.
+        dataset_split (`str` or `Mapping[str, str]`):
+            The split evaluated (e.g. `"test"`), or `{dataset name: split}`; required for every dataset.
 
     Returns:
-        `list[EvalResult]`: recalls in percent, exactly the given values.
+        `list[EvalResult]`: recalls in percent, rounded to `MODEL_INDEX_DECIMALS` decimals.
     """
+    results = check_retrieval_results(retrieval_results)
+    splits = dataset_splits(results, dataset_split)
     rows = []
-    for dataset_name, nested in check_retrieval_results(retrieval_results).items():
+    for dataset_name, nested in results.items():
         for language, entry in nested.items():
             if language == MEAN:
                 continue
@@ -113,10 +137,10 @@ def retrieval_eval_results(
                         dataset_type=dataset_name,
                         dataset_name=f"{dataset_name} ({language})",
                         dataset_config=language,
-                        dataset_split=dataset_split,
+                        dataset_split=splits[dataset_name],
                         metric_type=metric_type,
                         metric_name=_metric_label(direction, label, language),
-                        metric_value=float(value),
+                        metric_value=round(float(value), MODEL_INDEX_DECIMALS),
                     )
                 )
     return rows

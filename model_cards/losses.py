@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..trainers.losses import LOSS_REGISTRY, DistillationLoss
+from .public_names import public_value
 
 LossSpec = DistillationLoss | tuple
 
@@ -106,7 +107,27 @@ def method_tags(summaries: Sequence[LossSummary]) -> list[str]:
     return list(dict.fromkeys(tag for summary in summaries for tag in summary.tags))
 
 
+SIGNIFICANT_DIGITS = 6
+
+
+def short_float(value: float) -> float:
+    """`value` at `SIGNIFICANT_DIGITS` significant digits: what a card prints of a setting, weight or rate."""
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return short_float(value)
+    if isinstance(value, Mapping):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(item) for item in value]
+    return value
+
+
 def format_value(value: Any) -> str:
-    """A setting or hyperparameter as inline code for a markdown table cell."""
+    """A setting or hyperparameter as inline code for a markdown table cell: floats at 6 significant digits, local
+    paths as their public name."""
+    value = _rounded(public_value(value))
     text = json.dumps(value, default=str) if isinstance(value, (Mapping, list, tuple)) else str(value)
     return f"`{text}`".replace("|", "\\|")

@@ -5,7 +5,8 @@ The card is written into the folder first (from its `config.json` / `adapter_con
 `huggingface_hub.HfApi.upload_folder`, leaving out the files only a resumed run needs (optimizer, scheduler, RNG) and
 the Trainer's pickled `training_args.bin` (never read here: unpickling a downloaded file can run code).
 
-Command line: `babelclip push --checkpoint runs/student --repo_id org/babelclip-multi30k --metrics ...`.
+Command line: `babelclip push --checkpoint runs/student --repo_id org/babelclip-multi30k --metrics ...`; with
+`--dry_run` the card is written (to the folder, or `--dry_run_output`) and nothing is uploaded.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import CommitInfo, HfApi, ModelCard
+from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS
+from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoConfig
 
-from .card import DEFAULT_LICENSE, build_model_card
+from .. import modeling  # noqa: F401  (registers the babelclip configs: `AutoConfig` reads the folder)
+from ..trainers.common.files import write_text_atomically
+from .card import DEFAULT_LICENSE
+from .details import model_details, saved_weights_facts
 from .eval_results import TEXT_TO_IMAGE, check_retrieval_results
+from .record_card import record_model_card
 from .trainer_card import MODEL_TYPE_KINDS, config_base_models, write_model_card
-from .training_record import read_training_record
+from .training_record import EvaluationRecord, TrainingRecord, read_training_record
 
 # Only a resumed run reads these, and the Trainer's pickle is never released: a release does not need them.
 NOT_RELEASED_PATTERNS = [
@@ -105,6 +112,20 @@ def load_retrieval_results(path: str | os.PathLike, dataset_name: str = "evaluat
     return check_retrieval_results(metrics)
 
 
+def _folder_model_details(folder: Path, record: TrainingRecord | None) -> list[tuple[str, str]]:
+    # Read from the config and the safetensors header (plus the one logit-scale tensor), never the whole weights.
+    if not (folder / "config.json").is_file():
+        return []
+    counts, logit_scale = saved_weights_facts(folder)
+    max_text_length = record.arguments.get("max_text_length") if record is not None else None
+    return model_details(
+        AutoConfig.from_pretrained(folder),
+        parameter_counts=counts,
+        logit_scale=logit_scale,
+        max_text_length=max_text_length,
+    )
+
+
 def checkpoint_model_card(
     checkpoint: str | os.PathLike,
     repo_id: str,
@@ -115,6 +136,7 @@ def checkpoint_model_card(
     base_models: Sequence[str] | None = None,
     adapter_language: str | None = None,
     dataset_split: str | None = None,
+    evaluations: Sequence[EvaluationRecord] | None = None,
     license: str = DEFAULT_LICENSE,
 ) -> ModelCard:
     """
@@ -123,42 +145,88 @@ def checkpoint_model_card(
     Args:
         checkpoint (`str` or `os.PathLike`): the folder `save_pretrained` (or `Trainer.save_model`) wrote.
         repo_id (`str`): the Hub id it is pushed to (the usage snippet loads it).
-        retrieval_results (`Mapping[str, Mapping]`, *optional*): `{dataset: nested per-language metrics}`.
+        retrieval_results (`Mapping[str, Mapping]`, *optional*): `{dataset: nested per-language metrics}`, reported
+            instead of the evaluation in the folder's `training_record.json`.
         languages (`Sequence[str]`, *optional*): more ISO 639 codes of the model's languages.
         datasets (`Sequence[str]`, *optional*): Hub ids of the training datasets.
         base_models (`Sequence[str]`, *optional*): Hub ids of the base models; by default the adapter's base, or the
             Hub ids in the config's `name_or_path`s.
-        adapter_language (`str`, *optional*): the language an adapter adds (required for adapters).
-        dataset_split (`str`, *optional*): the split the results were measured on.
+        adapter_language (`str`, *optional*): the language an adapter adds; by default the one non-source language
+            its record's training data holds.
+        dataset_split (`str`, *optional*): the split the results were measured on (required with
+            `retrieval_results`).
+        evaluations (`Sequence[EvaluationRecord]`, *optional*): evaluations with their numbers, split and sizes
+            (`babelclip.model_cards.data_summary.describe_evaluation`), reported instead of the record's; e.g. a
+            recipe's test-split results.
         license (`str`, *optional*, defaults to `"apache-2.0"`): Hub license id.
 
-    The losses and the non-default hyperparameters come from the folder's `training_record.json` when present.
+    The losses, hyperparameters, training history (every stage, with its data and logged losses), the evaluation
+    with its split and sizes, and the framework versions come from the folder's `training_record.json` when present;
+    model details from its config and safetensors header (for an adapter: its base's, when that is a local folder).
     """
     folder = Path(checkpoint)
     kind = checkpoint_kind(folder)
-    if base_models is None:
-        if kind == "adapter":
-            base = _read_json(folder / "adapter_config.json").get("base_model_name_or_path")
+    details_folder: Path | None = folder
+    if kind == "adapter":
+        base = _read_json(folder / "adapter_config.json").get("base_model_name_or_path")
+        details_folder = Path(base) if base and Path(base).is_dir() else None
+        if base_models is None:
             base_models = [base] if base else []
-        else:
-            base_models = config_base_models(AutoConfig.from_pretrained(folder))
+    elif base_models is None:
+        base_models = config_base_models(AutoConfig.from_pretrained(folder))
     record = read_training_record(folder)
-    losses = None if record is None else record.loss_specs()
-    hyperparameters = None if record is None else record.hyperparameters
-    return build_model_card(
+    return record_model_card(
         kind,
+        record,
+        retrieval_results=retrieval_results,
+        dataset_split=dataset_split,
+        evaluations=evaluations,
+        adapter_language=adapter_language,
         model_name=repo_id.split("/")[-1],
         languages=languages,
         repo_id=repo_id,
         datasets=datasets,
         base_models=base_models,
-        losses=losses,
-        hyperparameters=hyperparameters,
-        retrieval_results=retrieval_results,
-        dataset_split=dataset_split,
-        adapter_language=adapter_language,
+        model_details=_folder_model_details(details_folder, record) if details_folder is not None else None,
         license=license,
     )
+
+
+def files_to_push(checkpoint: str | os.PathLike) -> list[str]:
+    """The files of a checkpoint folder an upload sends: all but `NOT_RELEASED_PATTERNS` and huggingface_hub's own
+    ignores (`.git/`, `.cache/huggingface/`), as `HfApi.upload_folder` filters them."""
+    folder = Path(checkpoint)
+    paths = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+    ignored = [*NOT_RELEASED_PATTERNS, *DEFAULT_IGNORE_PATTERNS]
+    return list(filter_repo_objects(paths, ignore_patterns=ignored))
+
+
+def checked_checkpoint_card(checkpoint: str | os.PathLike, repo_id: str, **card_options: Any) -> ModelCard:
+    """`checkpoint_model_card` of a folder `check_checkpoint` accepts: the card a push would upload."""
+    folder = Path(checkpoint)
+    check_checkpoint(folder, checkpoint_kind(folder))
+    return checkpoint_model_card(folder, repo_id, **card_options)
+
+
+def write_checkpoint_card(
+    checkpoint: str | os.PathLike, repo_id: str, output: str | os.PathLike | None = None, **card_options: Any
+) -> Path:
+    """
+    Checks a checkpoint folder and writes the card `push_checkpoint` would push, uploading nothing (a dry run).
+
+    Args:
+        checkpoint (`str` or `os.PathLike`): the saved student, teacher or adapter folder.
+        repo_id (`str`): the Hub id the usage snippet loads.
+        output (`str` or `os.PathLike`, *optional*): the file to write; by default the folder's `README.md`.
+        **card_options: `checkpoint_model_card` arguments.
+
+    Returns:
+        `Path`: the written card.
+    """
+    card = checked_checkpoint_card(checkpoint, repo_id, **card_options)
+    if output is None:
+        return write_model_card(card, checkpoint)
+    return write_text_atomically(str(card), Path(output))
 
 
 def push_checkpoint(
@@ -185,8 +253,7 @@ def push_checkpoint(
         `CommitInfo`: the upload's commit.
     """
     folder = Path(checkpoint)
-    check_checkpoint(folder, checkpoint_kind(folder))
-    write_model_card(checkpoint_model_card(folder, repo_id, **card_options), folder)
+    write_checkpoint_card(folder, repo_id, **card_options)
     api = HfApi(library_name="babelclip")
     repo_url = api.create_repo(repo_id, private=private, exist_ok=True, token=token)
     return api.upload_folder(

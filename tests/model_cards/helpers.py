@@ -25,8 +25,12 @@ def random_metrics(languages: tuple[str, ...] = ("en", "de", "sw"), seed: int = 
     )
 
 
+# The model-index holds recall in percent at 2 decimals (model_cards/eval_results.py docstring).
+DECIMALS = 2
+
+
 def expected_model_index(results: dict[str, dict]) -> dict[tuple, float]:
-    """(dataset, language, task, metric) -> value for every per-language number (the mean is not a language)."""
+    """(dataset, language, task, metric) -> rounded value for every per-language number (the mean is not one)."""
     expected = {}
     for dataset, nested in results.items():
         for language, entry in nested.items():
@@ -34,8 +38,8 @@ def expected_model_index(results: dict[str, dict]) -> dict[tuple, float]:
                 continue
             for direction, task in TASKS.items():
                 for k, value in entry[direction].items():
-                    expected[(dataset, language, task, "recall@" + k.split("@")[1])] = value
-            expected[(dataset, language, "image-text-retrieval", "rsum")] = entry["rsum"]
+                    expected[(dataset, language, task, "recall@" + k.split("@")[1])] = round(value, DECIMALS)
+            expected[(dataset, language, "image-text-retrieval", "rsum")] = round(entry["rsum"], DECIMALS)
     return expected
 
 

@@ -111,6 +111,7 @@ def test_adapter_card(tmp_path):
         adapter_language="sw",
         losses=[("embedding_mse", 1.0), ("optimal_transport", 1.0)],
         retrieval_results={"embedded": random_metrics(("en", "sw"))},
+        dataset_split="test",
     )
     loaded = _round_trip(card, tmp_path)
     assert loaded.data.library_name == "peft"

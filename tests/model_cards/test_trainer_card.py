@@ -56,6 +56,10 @@ def test_student_card_from_trainer_has_its_losses_hyperparameters_and_evaluated_
     card = ModelCard.load(tmp_path / "run" / "README.md")
     nested = trainer.retrieval_results["eval_embedded"]
     assert model_index_values(card.data.eval_results) == expected_model_index({"embedded": nested})
+    # The evaluated dataset's own split, and how many images and captions the numbers rank.
+    test = tiny_dataset()["test"]
+    assert {row.dataset_split for row in card.data.eval_results} == {"test"}
+    assert f"Split `test`: {len(set(test['image_id']))} images, {len(test)} captions" in card.text
     assert card.data.model_name == "tiny-student"
     assert card.data.datasets == ["org/embedded-captions"]
     languages = set(tiny_dataset()["train"]["language"]) | set(tiny_dataset()["test"]["language"])

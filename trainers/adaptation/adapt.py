@@ -32,7 +32,8 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModel, AutoProcessor
 
 from ... import modeling  # noqa: F401  (registers the babelclip classes with the Auto classes)
-from ..common.files import write_json_atomically
+from ...model_cards import public_name
+from ..common.files import write_json_atomically, write_text_atomically
 from ..data.bitext import select_language, with_source_replay
 from ..tokenization.coverage import format_coverage, tokenizer_coverage
 from ..training.arguments import DistillationArguments
@@ -63,6 +64,15 @@ ADAPTATION_DEFAULTS: dict[str, object] = dict(
     report_to="none",
     seed=0,
 )
+
+
+def write_adapter_card(trainer: DistillationTrainer, adapter_dir: str, language: str, model_name: str) -> None:
+    """Writes babelclip's adapter card and `training_record.json` into `adapter_dir` (the folder `babelclip push`
+    uploads), and the same card over the placeholder README.md peft leaves in the run folder above it."""
+    trainer.create_model_card(output_dir=adapter_dir, adapter_language=language, model_name=model_name)
+    if trainer.is_world_process_zero():
+        card = Path(adapter_dir, "README.md").read_text(encoding="utf-8")
+        write_text_atomically(card, Path(adapter_dir).parent / "README.md")
 
 
 def adaptation_arguments(
@@ -168,6 +178,7 @@ def adapt_language(
 
     model.save_pretrained(output_dir, selected_adapters=[language])
     adapter_dir = os.path.join(output_dir, language)
+    write_adapter_card(trainer, adapter_dir, language, f"{public_name(base_model_path)}-{language}")
     report = {
         "language": language,
         "base_model": str(base_model_path),

@@ -2,14 +2,15 @@
 hundred KB (see `babelclip.trainers.adaptation`).
 
 `--bitext` is `embedded` (the generated dataset's bitext split), a `save_to_disk` folder (its `bitext` split, or its
-only split) or a TSV file / folder (`en-yo.tsv`: English source TAB target per line). Prints the tokenizer's coverage
+only split) or a TSV file / folder (`en-yo.tsv`: English source TAB target per line). Logs the tokenizer's coverage
 of the language first, trains (checkpoints in `--output_dir`; rerunning resumes), saves the adapter to
 `<output_dir>/<language>`, prints adapter size, wall time and, with `--eval_dataset`, R@1 of the language and the
-source language before and after; `results.json` in `--output_dir` keeps the numbers.
+source language before and after (stdout); `results.json` in `--output_dir` keeps the numbers.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,21 +22,22 @@ from ..adaptation.adapt import ADAPTATION_DEFAULTS, DEFAULT_ADAPTATION_LOSSES, a
 from ..adaptation.adapters import load_language_adapters, merge_language_adapter
 from ..adaptation.lora import language_lora_config, language_token_ids, weights_size_bytes
 from ..common.files import write_json_atomically
+from ..common.logs import configure_training_logging
 from ..data.bitext import select_language
 from ..data.splits import load_dataset_splits, select_split
 from ..evaluation.retrieval import evaluate_retrieval
-from ..tokenization.coverage import format_coverage, tokenizer_coverage
+from ..tokenization.coverage import tokenizer_coverage
 from ..training.arguments import DistillationArguments
 from .arguments import AdaptationArguments
 from .parser import parse_config
 
-# The flags of the first `adapt_language.py` script, still accepted.
+# The flags of the first `adapt_language.py` script, still accepted (its `--no_progress` is every command's now).
 ALIASES = {
     "batch_size": "per_device_train_batch_size",
     "cross_lingual_teacher": "cross_lingual_teacher_path",
     "cpu": "use_cpu=true",
-    "no_progress": "disable_tqdm=true",
 }
+logger = logging.getLogger(__name__)
 
 
 def load_bitext(name_or_path: str, dataset_kwargs: str | None):
@@ -81,11 +83,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         aliases=ALIASES,
         prog="babelclip adapt",
     )
+    configure_training_logging(training_args)
     processor = AutoProcessor.from_pretrained(args.base)
     tokenizer = getattr(processor, "tokenizer", processor)
     pairs = select_language(load_bitext(args.bitext, args.dataset_kwargs), args.language)
-    coverage = tokenizer_coverage(tokenizer, pairs["target"])
-    print(format_coverage(coverage, args.language), flush=True)
+    coverage = tokenizer_coverage(tokenizer, pairs["target"])  # `adapt_language` logs it
 
     token_ids = language_token_ids(tokenizer, pairs["target"], pairs["source"]) if args.language_tokens else None
     lora_config = language_lora_config(
@@ -136,6 +138,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.merged_output_dir is not None:
         merge_language_adapter(model, args.language, args.merged_output_dir, processor)
         results["merged_dir"] = args.merged_output_dir
-        print(f"Merged model saved to {args.merged_output_dir} (loads with AutoModel.from_pretrained).")
+        logger.info("Merged model saved to %s (loads with AutoModel.from_pretrained).", args.merged_output_dir)
     write_json_atomically(results, Path(training_args.output_dir) / "results.json")
     return results

@@ -1,5 +1,6 @@
-"""The arguments of the `babelclip` subcommands that are not training arguments: evaluation, adaptation, search,
-push, demo and benchmark. Plain dataclasses on the standard library, so `--help` needs no torch."""
+"""The arguments of the `babelclip` subcommands that are not training arguments: evaluation, zero-shot
+classification, adaptation, search, push, demo and benchmark. Plain dataclasses on the standard library, so `--help`
+needs no torch."""
 
 from __future__ import annotations
 
@@ -26,6 +27,28 @@ class EvaluationArguments:
         default=DEFAULT_SOURCE_LANGUAGE, metadata={"help": "Language the gaps are measured against."}
     )
     title: str | None = field(default=None, metadata={"help": "Report title (default: the model path)."})
+
+
+@dataclass
+class ClassifyArguments:
+    """Which checkpoint classifies which labelled image folder, with which class names."""
+
+    model: str = field(metadata={"help": "A babelclip student checkpoint folder (with its processor)."})
+    folder: str = field(metadata={"help": "Labelled images in the imagefolder layout: <folder>/<label>/<image>."})
+    classes: str = field(
+        metadata={"help": "JSON/YAML file: `classes: {<lang>: {<label>: <name>}}`, optional `templates: {<lang>: []}`."}
+    )
+    adapter: str | None = field(default=None, metadata={"help": "A LoRA language adapter on top of --model."})
+    split: str | None = field(default=None, metadata={"help": "The folder's split (default: test, or its only one)."})
+    languages: list[str] | None = field(default=None, metadata={"help": "Only these languages of the names file."})
+    top_k: list[int] = field(default_factory=lambda: [1, 5], metadata={"help": "Accuracy cut-offs."})
+    output_dir: str | None = field(default=None, metadata={"help": "Also write zero_shot.json and zero_shot.md here."})
+    batch_size: int = field(default=64, metadata={"help": "Images or prompts per forward pass."})
+    max_text_length: int = field(default=64, metadata={"help": "Tokenizer truncation length."})
+    source_language: str = field(
+        default=DEFAULT_SOURCE_LANGUAGE, metadata={"help": "Languages without templates use this one's."}
+    )
+    device: str | None = field(default=None, metadata={"help": "Torch device (default: cuda if available, else cpu)."})
 
 
 @dataclass
@@ -72,7 +95,27 @@ class SearchEncodeArguments:
     max_length: int = field(default=64, metadata={"help": "Tokenizer truncation (text galleries)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing gallery folder."})
     device: str | None = field(default=None, metadata={"help": "Torch device (default: cuda if available, else cpu)."})
-    no_progress: bool = field(default=False, metadata={"help": "No progress bar."})
+
+
+@dataclass
+class SearchIndexArguments:
+    """Which index answers the queries; a FAISS index is built once and saved beside the gallery."""
+
+    index: str = field(
+        default="exact",
+        metadata={"help": "exact, faiss, faiss-hnsw or faiss-ivf (`search encode --index ...` builds it up front)."},
+    )
+    hnsw_m: int | None = field(default=None, metadata={"help": "faiss-hnsw: links per vector (build; default 32)."})
+    ef_construction: int | None = field(default=None, metadata={"help": "faiss-hnsw: build beam (default 80)."})
+    ef_search: int | None = field(default=None, metadata={"help": "faiss-hnsw: search beam (default 64)."})
+    nlist: int | None = field(default=None, metadata={"help": "faiss-ivf: cells (build; default 4 sqrt(rows))."})
+    nprobe: int | None = field(default=None, metadata={"help": "faiss-ivf: cells scanned per query (default 16)."})
+    no_save_index: bool = field(default=False, metadata={"help": "Build the FAISS index in memory only."})
+
+    def index_options(self) -> dict[str, int]:
+        """The FAISS options that were given (the others keep their defaults)."""
+        names = ("hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 
 @dataclass
@@ -85,7 +128,11 @@ class SearchQueryArguments:
     text: list[str] = field(default_factory=list, metadata={"help": "Text queries (repeat --text for several)."})
     image: list[str] = field(default_factory=list, metadata={"help": "Image file queries (repeatable)."})
     k: int = field(default=5, metadata={"aliases": ["-k", "--top-k", "--top_k"], "help": "Results per query."})
-    index: str = field(default="exact", metadata={"help": "exact, faiss, faiss-hnsw or faiss-ivf."})
+    unique_images: bool = field(
+        default=True,
+        metadata={"help": "One result per image: a caption gallery shows each image's best caption only "
+                  "(--no_unique_images: every caption)."},
+    )  # fmt: skip
     batch_size: int = field(default=64, metadata={"help": "Queries per forward pass."})
     max_length: int = field(default=64, metadata={"help": "Tokenizer truncation."})
     device: str | None = field(default=None, metadata={"help": "Torch device (default: cuda if available, else cpu)."})
@@ -100,7 +147,9 @@ class PushArguments:
     repo_id: str = field(metadata={"help": "Hub repository, ORG/NAME."})
     metrics: str | None = field(default=None, metadata={"help": "metrics.json: one nested result or {dataset: ..}."})
     dataset_name: str = field(default="evaluation", metadata={"help": "Name of the dataset a single result is for."})
-    dataset_split: str | None = field(default=None, metadata={"help": "Split the metrics were measured on."})
+    dataset_split: str | None = field(
+        default=None, metadata={"help": "Split the metrics were measured on (required with --metrics)."}
+    )
     language: list[str] = field(default_factory=list, metadata={"help": "Languages of the model (repeatable)."})
     dataset: list[str] = field(default_factory=list, metadata={"help": "Hub ids of training datasets (repeatable)."})
     base_model: list[str] | None = field(default=None, metadata={"help": "Hub ids of base models (repeatable)."})
@@ -108,6 +157,14 @@ class PushArguments:
     license: str = field(default="apache-2.0", metadata={"help": "Hub license id."})
     private: bool = field(default=False, metadata={"help": "Create the repository private."})
     commit_message: str = field(default="Upload babelclip checkpoint", metadata={"help": "The commit's message."})
+    dry_run: bool = field(
+        default=False,
+        metadata={"help": "Write the card that would be pushed (into the folder, or --dry_run_output) and list the "
+                  "files that would upload; upload nothing."},
+    )  # fmt: skip
+    dry_run_output: str | None = field(
+        default=None, metadata={"help": "With --dry_run: write the card to this file instead ('-': standard output)."}
+    )
 
 
 @dataclass

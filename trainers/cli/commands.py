@@ -78,6 +78,23 @@ COMMANDS: dict[str, Command] = {
             (f"{_CLI}:EvaluationArguments",),
         ),
         Command(
+            "classify",
+            "zero-shot image classification in any language: top-1/top-5 per language on a labelled image folder",
+            "Embeds each class name with prompt templates (the language's own from --classes, else the source "
+            "language's, else CLIP-style English ones), averages them per class as CLIP does, and scores every image "
+            "of an imagefolder layout (<folder>/<label>/<image>) against the classes; prints top-k accuracy per "
+            "language. The --classes file (JSON or YAML): `classes: {en: {circle: circle, star: star}, de: {circle: "
+            "Kreis, star: Stern}}` (a list of names per label gives synonyms), optional `templates: {de: ['ein Foto "
+            "von einem {}.']}`.",
+            (
+                "babelclip classify --model runs/student --folder data/shapes --classes shapes.yaml",
+                "babelclip classify --model runs/student --folder data/shapes --classes shapes.yaml --languages de sw "
+                "--output_dir runs/zero_shot",
+            ),
+            "babelclip.trainers.cli.classify:main",
+            (f"{_CLI}:ClassifyArguments",),
+        ),
+        Command(
             "adapt",
             "teach a released student a new language from bitext alone, as a LoRA adapter",
             "Prints the tokenizer's coverage of the language, trains a LoRA adapter (text tower + the language's "
@@ -95,13 +112,14 @@ COMMANDS: dict[str, Command] = {
             "search",
             "encode a gallery once, then query it with text in any language (or with images)",
             "`search encode` writes a gallery (one row per image, or per caption with --kind text); `search query` "
-            "returns the top-k rows for --text / --image queries, as a table or --json.",
+            "returns the top-k images for --text / --image queries (one result per image), as a table or --json. A "
+            "FAISS --index is built once (at encode, or by the first query) and saved beside the gallery.",
             (
                 "babelclip search encode --model runs/student --dataset embedded --split test --output runs/gallery",
                 'babelclip search query --model runs/student --gallery runs/gallery -k 5 --text "ein roter Kreis"',
             ),
             "babelclip.trainers.cli.search:main",
-            (f"{_CLI}:SearchEncodeArguments", f"{_CLI}:SearchQueryArguments"),
+            (f"{_CLI}:SearchEncodeArguments", f"{_CLI}:SearchQueryArguments", f"{_CLI}:SearchIndexArguments"),
         ),
         Command(
             "push",

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
+from ..common.logs import progress_bars_enabled
 from ..evaluation.checkpoint import evaluate_checkpoint
 from ..evaluation.reports import retrieval_markdown
 from .arguments import EvaluationArguments
@@ -19,7 +20,9 @@ def run_evaluation(args: EvaluationArguments, accelerator=None) -> dict[str, Any
     """Scores `args.model_name_or_path` on `args.split`, writes the report and prints its table."""
     settings = dataclasses.asdict(args)
     model, dataset, split = settings.pop("model_name_or_path"), settings.pop("dataset"), settings.pop("split")
-    metrics = evaluate_checkpoint(model, dataset, split, **settings, accelerator=accelerator)
+    metrics = evaluate_checkpoint(
+        model, dataset, split, **settings, accelerator=accelerator, show_progress=progress_bars_enabled()
+    )
     if accelerator is None or accelerator.is_main_process:
         print(retrieval_markdown(metrics, title=args.title or args.model_name_or_path))
     return metrics

@@ -72,7 +72,15 @@ def command_help(command: Command) -> str:
             *textwrap.wrap(_TRAINING_FLAGS, _WIDTH, initial_indent="  ", subsequent_indent="  "),
             f"  `babelclip {command.name} --help-all` lists them all (slower: it imports transformers).",
         ]
-    lines += ["", "Both spellings work: --output_dir and --output-dir. A list option may be repeated."]
+    lines += [
+        "",
+        "  --log_level LEVEL",
+        "        debug, info (default), warning, error or critical: babelclip's messages on stderr.",
+        "  --no_progress",
+        "        No progress bars (for logs that are not a terminal).",
+        "",
+        "Both spellings work: --output_dir and --output-dir. A list option may be repeated.",
+    ]
     return "\n".join(lines)
 
 

@@ -8,10 +8,16 @@ parser (`babelclip.trainers.cli.parser`).
     accelerate launch -m babelclip.trainers.cli train-student --config student_translate_train
 
 `--help` imports nothing heavy: the subcommand's module (torch, transformers) is imported when it runs.
+
+Every subcommand takes `--log_level LEVEL` (debug, info, warning, error, critical; default info) and `--no_progress`
+(no progress bars), handled here before the subcommand parses the rest: for the training commands `--log_level` is
+`TrainingArguments.log_level` (so a `--config` file may set it too) and `--no_progress` means `--disable_tqdm true`.
+What goes to stdout and what to the log: `babelclip.trainers.common.logs`.
 """
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import importlib
 import os
@@ -19,10 +25,27 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..common.logs import DEFAULT_LOG_LEVEL, configure_logging, log_level_number
 from .commands import COMMANDS, Command
 from .help import command_help, main_help
 
 USAGE_ERROR = 2
+
+
+def split_logging_options(command: Command, argv: Sequence[str]) -> tuple[str, bool, list[str]]:
+    """`--log_level` and `--no_progress` (either spelling) out of a subcommand's arguments: `(level, progress,
+    the rest)`. A training command keeps `--log_level` and gets `--disable_tqdm true` for `--no_progress`, since
+    its `TrainingArguments` own both."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--log_level", "--log-level", default=None)
+    parser.add_argument("--no_progress", "--no-progress", action="store_true")
+    known, rest = parser.parse_known_args(list(argv))
+    if known.log_level is not None:
+        log_level_number(known.log_level)  # a ValueError naming the levels, before anything runs
+    if command.trains:
+        rest += ["--log_level", known.log_level] if known.log_level is not None else []
+        rest += ["--disable_tqdm", "true"] if known.no_progress else []
+    return known.log_level or DEFAULT_LOG_LEVEL, not known.no_progress, rest
 
 
 def _runner(command: Command):
@@ -48,6 +71,8 @@ def run(argv: Sequence[str] | None = None) -> Any:
         return 0
     if "--help-all" in rest:
         rest = [("--help" if token == "--help-all" else token) for token in rest]
+    level, progress, rest = split_logging_options(command, rest)
+    configure_logging(level, progress=progress)
     from ..training.launching import run_and_release_process_group
 
     return run_and_release_process_group(lambda: _runner(command)(rest))

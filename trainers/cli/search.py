@@ -7,12 +7,20 @@
     # image queries need a caption gallery (--kind text): top-k captions
     babelclip search encode --model path/to/student --dataset embedded --kind text --output captions/
     babelclip search query --model path/to/student --gallery captions/ --image photo.png -k 5
-    # large galleries: FAISS (pip install "babelclip[faiss]"); faiss = exact, faiss-hnsw / faiss-ivf = approximate
-    babelclip search query ... --index faiss-hnsw
+    # large galleries: FAISS (pip install "babelclip[faiss]"); faiss = exact, faiss-hnsw / faiss-ivf = approximate.
+    # The index is built once (at encode with --index, or by the first query) and saved beside the gallery, in
+    # gallery/faiss_indexes/; later queries with the same --index and build options read it back.
+    babelclip search encode ... --index faiss-hnsw --hnsw_m 32
+    babelclip search query ... --index faiss-hnsw --ef_search 128
     # a language the base model never saw with images: queries through its LoRA adapter (`babelclip adapt`)
     babelclip search query --model path/to/student --adapter path/to/adapter-yo --gallery gallery/ --text "..."
 
 Everything runs offline: the model and the processor are read from `--model` (a folder written by `save_pretrained`).
+
+Results are one per image (`--no_unique_images` turns it off): an image gallery has one row per image already; in a
+caption gallery an image's captions (its translations, or identical captions) would otherwise fill several ranks, so
+each image keeps its best-scored caption and the next images move up. The results (table or `--json`) go to stdout;
+what the command reports about its work (index built or loaded, rows written) goes to the log on stderr.
 """
 
 from __future__ import annotations
@@ -25,9 +33,10 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import load_model_and_processor
+from ..common.logs import progress_bars_enabled
 from ..data.loaders import load_retrieval_dataset
 from ..search import GallerySearcher, encode_gallery, encode_images, encode_texts
-from .arguments import SearchEncodeArguments, SearchQueryArguments
+from .arguments import SearchEncodeArguments, SearchIndexArguments, SearchQueryArguments
 from .parser import parse_config
 
 RESULT_CAPTION_WIDTH = 70
@@ -40,7 +49,14 @@ def _load_model(args: SearchEncodeArguments | SearchQueryArguments):
     return model.to(device), processor
 
 
-def _encode(args: SearchEncodeArguments) -> dict:
+def _searcher(gallery, index_args: SearchIndexArguments) -> GallerySearcher:
+    # Logs whether a FAISS index was built (and saved) or read back (babelclip.trainers.search.persistence).
+    return GallerySearcher(
+        gallery, index=index_args.index, save_index=not index_args.no_save_index, **index_args.index_options()
+    )
+
+
+def _encode(args: SearchEncodeArguments, index_args: SearchIndexArguments) -> dict:
     dataset = load_retrieval_dataset(args.dataset, split=args.split, layout=args.layout)
     model, processor = _load_model(args)
     gallery = encode_gallery(
@@ -52,9 +68,12 @@ def _encode(args: SearchEncodeArguments) -> dict:
         kind=args.kind,
         max_length=args.max_length,
         overwrite=args.overwrite,
-        show_progress=not args.no_progress,
+        show_progress=progress_bars_enabled(),
     )
-    return {"gallery": str(Path(args.output).resolve()), "kind": args.kind, "rows": len(gallery)}
+    summary = {"gallery": str(Path(args.output).resolve()), "kind": args.kind, "rows": len(gallery)}
+    if index_args.index != "exact":
+        summary["index"] = str(_searcher(args.output, index_args).index_path)
+    return summary
 
 
 def _describe_rows(gallery, kind: str, indices: list[int]) -> list[dict]:
@@ -72,12 +91,12 @@ def _describe_rows(gallery, kind: str, indices: list[int]) -> list[dict]:
     ]
 
 
-def _query(args: SearchQueryArguments) -> list[dict]:
+def _query(args: SearchQueryArguments, index_args: SearchIndexArguments) -> list[dict]:
     if not args.text and not args.image:
         raise ValueError("Nothing to search for: pass at least one --text or --image query.")
     if args.k < 1:
         raise ValueError(f"-k must be a positive integer, got {args.k}.")
-    searcher = GallerySearcher(args.gallery, index=args.index)
+    searcher = _searcher(args.gallery, index_args)
     model, processor = _load_model(args)
     embeddings, queries = [], []
     if args.text:
@@ -86,7 +105,7 @@ def _query(args: SearchQueryArguments) -> list[dict]:
     if args.image:
         embeddings.append(encode_images(model, processor, args.image, args.batch_size))
         queries += [{"query": path, "type": "image"} for path in args.image]
-    scores, indices = searcher.search_embeddings(torch.cat(embeddings), args.k)
+    scores, indices = searcher.search_embeddings(torch.cat(embeddings), args.k, unique_images=args.unique_images)
     for query, row_scores, row_indices in zip(queries, scores.tolist(), indices.tolist(), strict=True):
         found = [(score, index) for score, index in zip(row_scores, row_indices, strict=True) if index >= 0]
         described = _describe_rows(searcher.gallery, searcher.kind, [index for _, index in found])
@@ -135,12 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command, rest = argv[0], argv[1:]
     try:
-        (args,) = parse_config((SUBCOMMANDS[command],), rest, prog=f"babelclip search {command}")
+        args, index_args = parse_config(
+            (SUBCOMMANDS[command], SearchIndexArguments), rest, prog=f"babelclip search {command}"
+        )
         if command == "encode":
-            summary = _encode(args)
+            summary = _encode(args, index_args)
             print(f"wrote {summary['rows']} rows ({summary['kind']} gallery) to {summary['gallery']}")
         else:
-            results = _query(args)
+            results = _query(args, index_args)
             print(json.dumps(results, ensure_ascii=False, indent=2) if args.json else format_table(results))
     except (ValueError, ImportError, OSError) as error:  # OSError: a model or file that cannot be read
         print(f"error: {error}", file=sys.stderr)

@@ -20,6 +20,7 @@ from typing import Any
 from datasets import Dataset
 from transformers import set_seed
 
+from ..common.logs import configure_training_logging
 from ..data.bitext import image_text_as_bitext, with_source_replay
 from ..data.schema import SOURCE, TARGET
 from ..data.splits import load_dataset_splits, select_split, text_corpus
@@ -54,6 +55,7 @@ def run_training_stage(model_kind: str, argv: Sequence[str] | None = None) -> di
     model_args, data_args, training_args = parse_config(
         (ModelArguments, DataArguments, DistillationArguments), argv, prog=f"babelclip train-{model_kind}"
     )
+    configure_training_logging(training_args)  # a --config file may set log_level / disable_tqdm too
     splits = load_dataset_splits(data_args.dataset, data_args.dataset_kwargs)
     resume_from = last_complete_checkpoint(training_args.output_dir)
     if resume_from is not None and model_args.tokenizer_name_or_path is None:

@@ -11,7 +11,9 @@ _MODULES = {
     ".images": ("drop_unreadable_images", "find_unreadable_images", "image_problem"),
     ".languages": (
         "DEFAULT_SOURCE_LANGUAGE",
+        "canonical_language_code",
         "is_language_code",
+        "language_key",
         "language_name",
         "language_problem",
         "suggest_language_code",

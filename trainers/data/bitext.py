@@ -71,4 +71,4 @@ def with_source_replay(
     replay = Dataset.from_dict(
         {SOURCE: sources, TARGET: sources, LANGUAGE: [source_language] * count}, features=pairs.features
     )
-    return concatenate_datasets([pairs, replay])
+    return concatenate_datasets([pairs, replay], info=pairs.info, split=pairs.split)  # keeps name and split

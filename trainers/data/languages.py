@@ -20,6 +20,22 @@ Accepted codes:
 
 The language subtag must be lower case, and subtags are joined with `-`: per-language metrics treat `"EN"`, `"en"` and
 `"en_US"` as different languages, so one spelling is enforced. Variants and extensions (`"de-CH-1996"`) are rejected.
+
+Canonical codes ([`canonical_language_code`]): one language, one code, so that its metrics are one row. A valid code
+is rewritten to its BCP 47 canonical form by `langcodes.standardize_tag` (CLDR's alias data, not a table of ours):
+
+- ISO 639-2/639-3 synonyms of a two-letter code become the ISO 639-1 code: `"deu"` and `"ger"` -> `"de"`,
+  `"eng"` -> `"en"`, `"mao"` / `"mri"` -> `"mi"`; codes without a two-letter one stay as they are (`"quz"`, `"yue"`);
+- CLDR's legacy aliases are applied: `"tl"` -> `"fil"`, `"sh"` -> `"sr-Latn"`, `"prs"` -> `"fa-AF"`;
+- a script subtag is kept (`"zh-Hant"`, `"sr-Latn"`) unless it is the language's only usual script, which CLDR
+  drops (`"en-Latn"` -> `"en"`, `"ja-Jpan"` -> `"ja"`);
+- a region subtag is kept as given: `"sw-KE"`, `"pt-BR"` and `"es-419"` are rows of their own, apart from `"sw"`,
+  `"pt"` and `"es"` (regional varieties can differ, and merging them is the user's decision: map the column first);
+- individual languages are not folded into their macrolanguage: `"cmn"`, `"swh"` and `"arb"` stay apart from
+  `"zh"`, `"sw"` and `"ar"`.
+
+`validate_dataset` (so every loader) writes the canonical codes into the `language` column, and the recall functions
+group captions by canonical code, so `de`, `deu` and `ger` land in one metric row either way.
 """
 
 from __future__ import annotations
@@ -35,7 +51,8 @@ _TABLE_PATH = Path(__file__).with_name("iso639.json")
 # The language every bitext source and every `source_caption` is in unless a run says otherwise (`source_language`).
 DEFAULT_SOURCE_LANGUAGE = "en"
 
-# Frequent non-ISO spellings met in real datasets (XTD10 names Japanese "jp"; Google uses the withdrawn "iw" / "in").
+# Country codes met as language codes in real datasets (XTD10 names Japanese "jp"). Withdrawn language codes (Google's
+# "iw" / "in", "ji", "jw", "mo") need no entry: langcodes knows their replacements.
 COMMON_MISTAKES: dict[str, str] = {
     "jp": "ja",
     "cn": "zh",
@@ -45,11 +62,6 @@ COMMON_MISTAKES: dict[str, str] = {
     "cz": "cs",
     "ua": "uk",
     "vn": "vi",
-    "iw": "he",
-    "in": "id",
-    "ji": "yi",
-    "jw": "jv",
-    "mo": "ro",
 }
 
 _SUBTAG = re.compile(r"^(?P<lang>[a-z]{2,3})(?:-(?P<script>[A-Z][a-z]{3}))?(?:-(?P<region>[A-Z]{2}|[0-9]{3}))?$")
@@ -98,6 +110,26 @@ def _table() -> dict[str, Any]:
     }
 
 
+_UNKNOWN_LANGUAGE = "unknown language subtag"
+
+
+def _subtag_problem(code: str) -> str | None:
+    """`None` for a valid code, a sentence for a known language with a bad script or region, else
+    `_UNKNOWN_LANGUAGE` (no suggestion is computed here: [`suggest_language_code`] relies on this check)."""
+    table = _table()
+    match = _SUBTAG.match(code)
+    if match is None:
+        return _UNKNOWN_LANGUAGE
+    lang, script, region = match.group("lang", "script", "region")
+    if not (lang in table["iso639_1"] if len(lang) == 2 else lang in table["three_letter"]):
+        return _UNKNOWN_LANGUAGE
+    if script is not None and script not in table["scripts"]:
+        return f"{code!r} has an unknown script {script!r} (ISO 15924 codes such as 'Hans', 'Latn')"
+    if region is None or region.isdigit() or region in table["regions"]:
+        return None
+    return f"{code!r} has an unknown region {region!r} (ISO 3166-1 alpha-2 codes such as 'BR', or 3 digits)"
+
+
 def language_problem(code: Any) -> str | None:
     """
     Say what is wrong with a language code, or return `None` when it is valid.
@@ -111,17 +143,9 @@ def language_problem(code: Any) -> str | None:
     """
     if not isinstance(code, str):
         return f"{code!r} is not a string; language codes are strings such as 'de'"
-    table = _table()
-    match = _SUBTAG.match(code)
-    if match is not None:
-        lang, script, region = match.group("lang", "script", "region")
-        known = lang in table["iso639_1"] if len(lang) == 2 else lang in table["three_letter"]
-        if known and (script is None or script in table["scripts"]):
-            if region is None or region.isdigit() or region in table["regions"]:
-                return None
-            return f"{code!r} has an unknown region {region!r} (ISO 3166-1 alpha-2 codes such as 'BR', or 3 digits)"
-        if known:
-            return f"{code!r} has an unknown script {script!r} (ISO 15924 codes such as 'Hans', 'Latn')"
+    problem = _subtag_problem(code)
+    if problem != _UNKNOWN_LANGUAGE:
+        return problem
     suggestion = suggest_language_code(code)
     hint = f"; did you mean {suggestion!r}?" if suggestion else ""
     return (
@@ -146,7 +170,7 @@ def is_language_code(code: Any) -> bool:
     (True, False)
     ```
     """
-    return language_problem(code) is None
+    return isinstance(code, str) and _subtag_problem(code) is None
 
 
 def suggest_language_code(value: str) -> str | None:
@@ -168,7 +192,56 @@ def suggest_language_code(value: str) -> str | None:
     lang = _table()["names"].get(value.strip().lower(), lang)
     rest = [p.title() if len(p) == 4 else p.upper() for p in parts[1:]]
     candidate = "-".join([lang, *rest])
+    if not is_language_code(candidate):
+        candidate = _standardized(candidate) or candidate  # a withdrawn code: "iw" -> "he"
     return candidate if candidate != value and _SUBTAG.match(candidate) and is_language_code(candidate) else None
+
+
+@cache
+def _standardized(tag: str) -> str | None:
+    """`langcodes.standardize_tag(tag)`, or `None` for a tag it cannot parse."""
+    import langcodes  # 50 ms: only when a code is canonicalised, never for `--help`
+
+    try:
+        return langcodes.standardize_tag(tag)
+    except (langcodes.LanguageTagError, ValueError):
+        return None
+
+
+def canonical_language_code(code: str) -> str:
+    """
+    The one code a language is reported under (see "Canonical codes" in the module docstring for the rule).
+
+    Args:
+        code (`str`): a valid language code (see [`is_language_code`]).
+
+    Returns:
+        `str`: the canonical code; `canonical_language_code(canonical_language_code(c)) == canonical_language_code(c)`.
+
+    Raises:
+        `ValueError`: for an invalid code, with the same message (and suggestion) as dataset validation.
+
+    Example:
+    ```python
+    >>> [canonical_language_code(code) for code in ("de", "deu", "ger", "zh-Hant", "sw-KE", "en-Latn")]
+    ['de', 'de', 'de', 'zh-Hant', 'sw-KE', 'en']
+    ```
+    """
+    problem = language_problem(code)
+    if problem is not None:
+        raise ValueError(problem)
+    return _standardized(code) or code
+
+
+def language_key(label: Any) -> Any:
+    """
+    The key per-language results are grouped under: the canonical code of a valid code, any other label unchanged
+    (evaluation accepts arbitrary labels such as `"lang0"`; only validation rejects them).
+
+    Args:
+        label (`Any`): a caption's language label.
+    """
+    return canonical_language_code(label) if is_language_code(label) else label
 
 
 def language_name(code: str) -> str | None:

@@ -7,7 +7,9 @@
 - bitext: `source`, `target`, `language` (the target's).
 
 `validate_dataset` works on whole Arrow columns (null / blank strings with `pyarrow.compute`, language codes checked
-once per distinct value), so it costs well under a second on 100k rows and never decodes an image. Readability of
+once per distinct value), so it costs well under a second on 100k rows and never decodes an image. It also writes
+each language code in its canonical form (`deu`, `ger` -> `de`; see `languages.py`), so one language is one metric
+row whatever spelling a dataset used. Readability of
 the image files themselves is checked separately, by `drop_unreadable_images` (see `images.py`).
 """
 
@@ -19,8 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, Features, Image, IterableDataset, Sequence, Value
+from datasets.fingerprint import Hasher
 
-from .languages import language_problem
+from .languages import canonical_language_code, language_key, language_problem
 
 SchemaName = Literal["image_text", "video_text", "bitext"]
 IMAGE_TEXT: SchemaName = "image_text"
@@ -57,6 +60,8 @@ VIDEO_TEXT_FEATURES = Features(
     }
 )
 BITEXT_FEATURES = Features({SOURCE: Value("string"), TARGET: Value("string"), LANGUAGE: Value("string")})
+# The generated dataset's name: its splits carry it (`Dataset.info.dataset_name`), loaders, recipes and cards read it.
+EMBEDDED_DATASET = "embedded"
 
 SCHEMAS: dict[str, Features] = {
     IMAGE_TEXT: IMAGE_TEXT_FEATURES,
@@ -145,11 +150,11 @@ def validate_dataset(
     dataset: Dataset | DatasetDict | IterableDataset, schema: SchemaName | None = None
 ) -> Dataset | DatasetDict | IterableDataset:
     """
-    Check that a dataset follows a babelclip schema, and return it unchanged.
+    Check that a dataset follows a babelclip schema, and return it with canonical language codes.
 
     Checks, in order: missing columns, column types, null or blank text (captions, ids, languages, bitext sides),
     missing images / empty frame lists, unknown language codes. Column and type checks only for an
-    `IterableDataset` (its rows cannot be read without iterating it).
+    `IterableDataset` (its rows cannot be read without iterating it; its codes are not rewritten either).
 
     Args:
         dataset (`datasets.Dataset`, `datasets.DatasetDict` or `datasets.IterableDataset`):
@@ -159,7 +164,10 @@ def validate_dataset(
             `"image_text"`, `"video_text"` or `"bitext"`; detected from the columns when `None`.
 
     Returns:
-        The same object, so that `dataset = validate_dataset(load_xxx(...))` reads naturally.
+        The same object when every language code is already canonical, so that `dataset =
+        validate_dataset(load_xxx(...))` reads naturally; otherwise a copy (of the split, or a new `DatasetDict`) whose
+        `language` column holds the canonical codes (`"ger"` -> `"de"`, see
+        [`~babelclip.trainers.data.languages.canonical_language_code`]), rows and every other column untouched.
 
     Raises:
         `ValueError`: naming the split, column and row(s) at fault and the fix.
@@ -175,11 +183,10 @@ def validate_dataset(
     ```
     """
     if isinstance(dataset, DatasetDict):
-        for split_name, split in dataset.items():
-            _validate_split(split, schema, where=f"split {split_name!r}: ")
-        return dataset
-    _validate_split(dataset, schema, where="")
-    return dataset
+        checked = {name: _validate_split(split, schema, where=f"split {name!r}: ") for name, split in dataset.items()}
+        unchanged = all(checked[name] is split for name, split in dataset.items())
+        return dataset if unchanged else DatasetDict(checked)
+    return _validate_split(dataset, schema, where="")
 
 
 def _features(schema: str) -> Features:
@@ -188,7 +195,7 @@ def _features(schema: str) -> Features:
     return SCHEMAS[schema]
 
 
-def _validate_split(dataset: Dataset | IterableDataset, schema: str | None, where: str) -> None:
+def _validate_split(dataset: Dataset | IterableDataset, schema: str | None, where: str) -> Dataset | IterableDataset:
     schema = schema or detect_schema(dataset)
     expected = _features(schema)
     columns = dataset.column_names or []
@@ -207,12 +214,13 @@ def _validate_split(dataset: Dataset | IterableDataset, schema: str | None, wher
                     f"dataset.cast_column({name!r}, {feature!r})"
                 )
     if isinstance(dataset, IterableDataset):
-        return
+        return dataset
     for name in _NON_EMPTY_TEXT[schema]:
         _check_non_empty_text(_in_row_order(dataset, dataset.data.column(name)), name, where)
     if schema in MEDIA_COLUMNS:
         _check_media(dataset, MEDIA_COLUMNS[schema], where)
-    _check_languages(_in_row_order(dataset, dataset.data.column("language")), where)
+    _check_languages(_in_row_order(dataset, dataset.data.column(LANGUAGE)), where)
+    return _with_canonical_languages(dataset)
 
 
 def _in_row_order(dataset: Dataset, values: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -273,3 +281,25 @@ def _check_languages(column: pa.ChunkedArray, where: str) -> None:
                 f"{where}column 'language' in {_shown(rows)}: {problem}. Fix the code at the source, or map it with "
                 f"dataset.map(lambda row: {{'language': 'xx' if row['language'] == {value!r} else row['language']}})"
             )
+
+
+def _with_canonical_languages(dataset: Dataset) -> Dataset:
+    """`dataset` itself when its (valid) codes are canonical, else the same rows with the codes rewritten."""
+    stored = dataset.data.column(LANGUAGE)
+    seen = pc.unique(_in_row_order(dataset, stored)).to_pylist()
+    if all(canonical_language_code(code) == code for code in seen):
+        return dataset
+    # The stored column is rewritten, keeping any select/shuffle mapping: no image is copied or decoded. Rows outside
+    # the mapping were never validated, so their codes are canonicalised only where they are valid.
+    codes = pc.unique(stored).to_pylist()
+    canonical = [language_key(code) for code in codes]
+    rewritten = pc.take(pa.array(canonical, pa.string()), pc.index_in(stored, pa.array(codes, pa.string())))
+    table = dataset.data.set_column(dataset.data.column_names.index(LANGUAGE), LANGUAGE, rewritten)
+    renamed = dict(zip(codes, canonical, strict=True))
+    return Dataset(
+        table,
+        info=dataset.info.copy(),
+        split=dataset.split,
+        indices_table=dataset._indices,
+        fingerprint=Hasher.hash([dataset._fingerprint, "canonical_language_codes", renamed]),
+    )

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..common.files import atomic_file
+from ..data.languages import language_key
 
 TEXT_TO_IMAGE = "text_to_image"
 IMAGE_TO_TEXT = "image_to_text"
@@ -334,6 +335,7 @@ def _check_embeddings(image_embeds: torch.Tensor, caption_embeds: torch.Tensor) 
 
 
 def _language_order(caption_languages: Sequence[str], n_captions: int, languages: Sequence[str] | None) -> list[str]:
+    """The labels to evaluate, in order (`languages`, or every label in order of first appearance), checked."""
     if len(caption_languages) != n_captions:
         raise ValueError(
             f"`caption_languages` has {len(caption_languages)} entries but there are {n_captions} captions: "
@@ -353,6 +355,18 @@ def _language_order(caption_languages: Sequence[str], n_captions: int, languages
             f"Languages {missing} have no captions to evaluate (present: {present}): drop them from `languages`."
         )
     return list(dict.fromkeys(languages))
+
+
+def _language_keys(
+    caption_languages: Sequence[str], n_captions: int, languages: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
+    """Each caption's language as results are keyed (its canonical code: `"deu"`, `"ger"` -> `"de"`), and the keys
+    to evaluate in order (see [`_language_order`])."""
+    _language_order(caption_languages, n_captions, None)  # the labels themselves are checked first
+    key_of = {label: language_key(label) for label in dict.fromkeys(caption_languages)}
+    keys = [key_of[label] for label in caption_languages]
+    requested = None if languages is None else [language_key(language) for language in languages]
+    return keys, _language_order(keys, n_captions, requested)
 
 
 def _mean_entry(entries: list[dict]) -> dict:
@@ -427,7 +441,7 @@ def per_query_ranks(
         Save with [`save_query_ranks`].
     """
     _check_embeddings(image_embeds, caption_embeds)
-    order = _language_order(caption_languages, caption_embeds.shape[0], languages)
+    keys, order = _language_keys(caption_languages, caption_embeds.shape[0], languages)
     images = torch.nn.functional.normalize(image_embeds.float(), dim=-1)
     captions = torch.nn.functional.normalize(caption_embeds.float(), dim=-1).to(images.device)
     caption_to_image = _check_caption_to_image(caption_to_image, captions.shape[0], images.shape[0], images.device)
@@ -436,7 +450,7 @@ def per_query_ranks(
             images,
             captions,
             caption_to_image,
-            torch.tensor([i for i, lang in enumerate(caption_languages) if lang == language]),
+            torch.tensor([i for i, key in enumerate(keys) if key == language]),
             block_size,
         )
         for language in order
@@ -466,7 +480,9 @@ def multilingual_retrieval_metrics(
         caption_to_image (`torch.Tensor` or `Sequence[int]` of length `n_captions`):
             Row of `image_embeds` that each caption describes.
         caption_languages (`Sequence[str]` of length `n_captions`):
-            Language code of each caption.
+            Language code of each caption. Captions are grouped, and results keyed, by canonical code: `"de"`,
+            `"deu"` and `"ger"` are one language, `"de"` (see `babelclip.trainers.data.languages`); a label that is
+            no language code (`"lang0"`) is kept as given. `languages` and `reference_language` are read the same way.
         ks (`Sequence[int]`, *optional*, defaults to `(1, 5, 10)`):
             Positive recall cut-offs.
         reference_language (`str`, *optional*, defaults to `"en"`):
@@ -490,6 +506,7 @@ def multilingual_retrieval_metrics(
         language: _recall_from_ranks(entry[TEXT_TO_IMAGE].ranks, entry[IMAGE_TO_TEXT].ranks, ks)
         for language, entry in ranks.items()
     }
+    reference_language = None if reference_language is None else language_key(reference_language)
     if reference_language is not None and reference_language in results:
         reference, r_at = results[reference_language], f"R@{ks[0]}"
         for entry in results.values():

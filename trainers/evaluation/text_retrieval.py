@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from ..data import schema
-from ..data.languages import DEFAULT_SOURCE_LANGUAGE
+from ..data.languages import DEFAULT_SOURCE_LANGUAGE, language_key
 from .encoding import unique_first_indices
 from .recall import (
     QueryRanks,
@@ -46,7 +46,7 @@ from .recall import (
     _blockwise,
     _check_caption_to_image,
     _check_ks,
-    _language_order,
+    _language_keys,
 )
 from .retrieval import encode_queries
 
@@ -133,7 +133,9 @@ def text_retrieval_ranks(
         raise ValueError("`caption_embeds` is empty: nothing to rank.")
     if not torch.isfinite(caption_embeds).all():
         raise ValueError("`caption_embeds` contains NaN or infinity: fix the model or inputs that produced it.")
-    order = _language_order(caption_languages, n_captions, languages)
+    caption_languages, order = _language_keys(caption_languages, n_captions, languages)  # canonical codes
+    if source_language is not None:
+        source_language = language_key(source_language)
     present = set(caption_languages)
     if source_language is not None and source_language not in present:
         raise ValueError(

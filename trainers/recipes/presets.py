@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from ..common.logs import progress_bars_enabled
 from ..training.arguments import DistillationArguments
 from .arguments import ModelArguments
 
@@ -279,6 +280,7 @@ def demo_training_arguments(
         report_to="none",
         use_cpu=True,
         dataloader_num_workers=0,
+        disable_tqdm=not progress_bars_enabled(),  # `--no_progress` of the command running the recipe
     )
     if settings.model.text_tower == "pretrained":
         values["frozen_text_layers"] = settings.model.frozen_text_layers

@@ -13,6 +13,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase, set_
 from ..common.files import atomic_directory
 from ..data.bitext import image_text_as_bitext
 from ..data.embedded import build_embedded_dataset
+from ..data.schema import EMBEDDED_DATASET as EMBEDDED
 from ..data.schema import IMAGE_ID
 from ..data.splits import load_dataset_splits
 from ..training.arguments import DistillationArguments
@@ -22,7 +23,6 @@ from .builders import build_cross_lingual_teacher, build_student, export_backbon
 from .presets import RecipeSettings, demo_model_arguments, demo_training_arguments
 from .text_towers import pretrained_text_folder, recipe_tokenizer
 
-EMBEDDED = "embedded"
 # The CL2CM teacher's own alignment: instance level (contrastive) and word level (OT), as in the demo since round 1.
 TEACHER_LOSSES = ("contrastive", "optimal_transport")
 TEACHER_LOSS_WEIGHTS = (1.0, 0.5)

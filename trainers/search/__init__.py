@@ -23,6 +23,10 @@ Indexes (`index=`):
   of the vectors (`hnsw_m` links per row); IVF trains k-means (`nlist` cells) and scans only `nprobe` cells per
   query. Raise `ef_search` / `nprobe` for recall, lower them for speed; `scripts/benchmark_search.py` measures both.
 
+A FAISS index is built once and saved beside its gallery (`persistence.py`): later searchers over the same gallery,
+index type and build options read it back instead of rebuilding it (`GallerySearcher.index_built` says which).
+`unique_images=True` keeps one result per image (a caption gallery's best caption of each image).
+
 FAISS is an optional extra: `pip install "babelclip[faiss]"`.
 
 Example:
@@ -45,16 +49,29 @@ from .gallery import (
     load_gallery,
     save_gallery,
 )
-from .index import INDEX_TYPES, IndexType, build_faiss_index, exact_search, faiss_search, import_faiss
+from .index import (
+    INDEX_TYPES,
+    IndexType,
+    build_faiss_index,
+    check_index_options,
+    configure_faiss_search,
+    exact_search,
+    faiss_search,
+    import_faiss,
+)
+from .persistence import INDEX_FOLDER, load_or_build_faiss_index, saved_index_path
 from .searcher import GallerySearcher, encode_images, encode_texts
 
 __all__ = [
     "GALLERY_KINDS",
+    "INDEX_FOLDER",
     "INDEX_TYPES",
     "GalleryKind",
     "GallerySearcher",
     "IndexType",
     "build_faiss_index",
+    "check_index_options",
+    "configure_faiss_search",
     "encode_caption_gallery",
     "encode_gallery",
     "encode_images",
@@ -64,5 +81,7 @@ __all__ = [
     "gallery_kind",
     "import_faiss",
     "load_gallery",
+    "load_or_build_faiss_index",
     "save_gallery",
+    "saved_index_path",
 ]

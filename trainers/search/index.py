@@ -102,6 +102,31 @@ def import_faiss() -> Any:
     return faiss
 
 
+# The options of each FAISS index type: those fixed when the index is built (a saved index is keyed by them) and
+# those set on an index before searching (a loaded index takes new values without a rebuild).
+BUILD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "faiss": (),
+    "faiss-hnsw": ("hnsw_m", "ef_construction"),
+    "faiss-ivf": ("nlist",),
+}
+SEARCH_OPTIONS: dict[str, tuple[str, ...]] = {"faiss": (), "faiss-hnsw": ("ef_search",), "faiss-ivf": ("nprobe",)}
+
+
+def check_index_options(index: str, options: dict[str, Any]) -> None:
+    """A `ValueError` for an unknown index type, or for options that the index type does not take."""
+    if index not in INDEX_TYPES:
+        raise ValueError(f"Unknown index {index!r}: use one of {INDEX_TYPES}.")
+    if index == "exact":
+        if options:
+            raise ValueError(f"{sorted(options)} only apply to FAISS indexes; drop them or pick index='faiss*'.")
+        return
+    valid = BUILD_OPTIONS[index] + SEARCH_OPTIONS[index]
+    wrong = sorted(set(options) - set(valid))
+    if wrong:
+        takes = f"it takes {list(valid)}" if valid else "it takes none"
+        raise ValueError(f"{wrong} do not apply to index={index!r} ({takes}): drop them or pick the index they tune.")
+
+
 def build_faiss_index(
     embeddings: np.ndarray,
     index: str = "faiss",
@@ -136,7 +161,6 @@ def build_faiss_index(
     elif index == "faiss-hnsw":
         built = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
         built.hnsw.efConstruction = ef_construction
-        built.hnsw.efSearch = max(ef_search, 1)
     elif index == "faiss-ivf":
         cells = nlist if nlist is not None else int(4 * math.sqrt(num_rows))
         # FAISS warns below 39 training points per centroid; fewer cells than that only costs speed.
@@ -144,11 +168,26 @@ def build_faiss_index(
         # FAISS's Python wrapper keeps a reference to the quantizer in the IVF index.
         built = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, cells, faiss.METRIC_INNER_PRODUCT)
         built.train(vectors)
-        built.nprobe = min(nprobe, cells)
     else:
         raise ValueError(f"Unknown FAISS index {index!r}: use one of {INDEX_TYPES[1:]} (or 'exact' without FAISS).")
     built.add(vectors)
-    return built
+    return configure_faiss_search(built, index, ef_search=ef_search, nprobe=nprobe)
+
+
+def configure_faiss_search(faiss_index: Any, index: str, ef_search: int = 64, nprobe: int = 16) -> Any:
+    """
+    Sets the search-time options of a built or loaded FAISS index (see [`build_faiss_index`]) and returns it.
+
+    Args:
+        faiss_index (`faiss.Index`): the index. index (`str`): its type (`"faiss"`, `"faiss-hnsw"`, `"faiss-ivf"`).
+        ef_search (`int`, *optional*, defaults to 64): HNSW search beam width.
+        nprobe (`int`, *optional*, defaults to 16): IVF cells scanned per query (at most the index's cells).
+    """
+    if index == "faiss-hnsw":
+        faiss_index.hnsw.efSearch = max(ef_search, 1)
+    elif index == "faiss-ivf":
+        faiss_index.nprobe = min(nprobe, faiss_index.nlist)
+    return faiss_index
 
 
 def faiss_search(faiss_index: Any, queries: np.ndarray, k: int) -> tuple[torch.Tensor, torch.Tensor]:

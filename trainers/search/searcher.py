@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence as SequenceOf
 from pathlib import Path
@@ -14,9 +15,11 @@ from datasets import Dataset
 from PIL import Image
 from torch import nn
 
+from ..data.schema import IMAGE_ID
 from ..evaluation.encoding import image_encoder, text_encoder
 from .gallery import gallery_kind, load_gallery
-from .index import INDEX_TYPES, IndexType, build_faiss_index, exact_search, faiss_search
+from .index import IndexType, check_index_options, exact_search, faiss_search
+from .persistence import load_or_build_faiss_index
 
 
 class GallerySearcher:
@@ -30,11 +33,20 @@ class GallerySearcher:
             the module docstring for the trade-offs.
         device (`str` or `torch.device`, *optional*, defaults to `"cpu"`): where the exact search keeps the gallery.
         chunk_size (`int`, *optional*, defaults to `None`): gallery rows per score block of the exact search.
-        index_options: passed to [`build_faiss_index`] (`hnsw_m`, `ef_search`, `nlist`, `nprobe`, ...).
+        index_dir (`str` or `os.PathLike`, *optional*, defaults to `None`):
+            Where a FAISS index is saved and found again (see `persistence.py`); by default the gallery's folder when
+            `gallery` is one (a path, or a `Dataset` read by [`load_gallery`]). An in-memory gallery without
+            `index_dir` builds its index every time.
+        save_index (`bool`, *optional*, defaults to `True`): `False` builds the FAISS index in memory only.
+        index_options: the index type's options for [`build_faiss_index`] (`hnsw_m`, `ef_construction`, `ef_search`
+            for HNSW; `nlist`, `nprobe` for IVF); others are a `ValueError`.
 
     Attributes:
         gallery (`datasets.Dataset`), kind (`"image"` or `"text"`), keys (`list[str]`: the `image_id` of each row of an
-        image gallery, the `caption` of each row of a text gallery), embeddings (`torch.Tensor` (N, P), float32).
+        image gallery, the `caption` of each row of a text gallery), image_ids (`list[str]`: each row's `image_id`),
+        embeddings (`torch.Tensor` (N, P), float32), index_path (`Path` or `None`: the saved FAISS index in use),
+        index_built (`bool`: this searcher built its FAISS index; `False` when it was read back from `index_path`, or
+        for `"exact"`).
     """
 
     def __init__(
@@ -43,22 +55,22 @@ class GallerySearcher:
         index: IndexType = "exact",
         device: str | torch.device = "cpu",
         chunk_size: int | None = None,
+        index_dir: str | os.PathLike | None = None,
+        save_index: bool = True,
         **index_options: Any,
     ):
-        if index not in INDEX_TYPES:
-            raise ValueError(f"Unknown index {index!r}: use one of {INDEX_TYPES}.")
+        check_index_options(index, index_options)
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size}.")
-        if index == "exact" and index_options:
-            raise ValueError(f"{sorted(index_options)} only apply to FAISS indexes; drop them or pick index='faiss*'.")
         self.gallery = gallery if isinstance(gallery, Dataset) else load_gallery(gallery)
         self.kind = gallery_kind(self.gallery)
         if len(self.gallery) == 0:
             raise ValueError("The gallery is empty: encode a non-empty dataset split before searching.")
         key_column = "image_id" if self.kind == "image" else "caption"
         # Through Arrow: 10x faster than a Python column read on 100k rows (and respects select/shuffle mappings).
-        keys = self.gallery.with_format("arrow", columns=[key_column])[:][key_column].to_pylist()
-        self.keys = [str(key) for key in keys]
+        columns = self.gallery.with_format("arrow", columns=list(dict.fromkeys([key_column, IMAGE_ID])))[:]
+        self.keys = [str(key) for key in columns[key_column].to_pylist()]
+        self.image_ids = [str(image_id) for image_id in columns[IMAGE_ID].to_pylist()]
         embeddings = self.gallery.with_format("numpy", columns=["embedding"])[:]["embedding"]
         if embeddings.dtype == object:  # variable-length lists: rows of different sizes
             raise ValueError("Gallery embeddings have different lengths: re-encode the gallery with one model.")
@@ -70,10 +82,15 @@ class GallerySearcher:
         self.chunk_size = chunk_size
         self.device = torch.device(device)
         self._faiss_index = None
+        self.index_path: Path | None = None
+        self.index_built = False
         if index == "exact":
             self._device_embeddings = self.embeddings.to(self.device)
         else:
-            self._faiss_index = build_faiss_index(self.embeddings.numpy(), index, **index_options)
+            folder = (index_dir or _saved_folder(gallery, self.gallery)) if save_index else None
+            self._faiss_index, self.index_path, self.index_built = load_or_build_faiss_index(
+                self.embeddings.numpy(), index, folder, self.gallery._fingerprint, **index_options
+            )
 
     @property
     def dim(self) -> int:
@@ -83,13 +100,19 @@ class GallerySearcher:
     def __len__(self) -> int:
         return self.embeddings.shape[0]
 
-    def search_embeddings(self, queries: torch.Tensor | np.ndarray, k: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    def search_embeddings(
+        self, queries: torch.Tensor | np.ndarray, k: int = 10, unique_images: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Top-k gallery rows of each query embedding by inner product.
 
         Args:
             queries (`torch.Tensor` or `np.ndarray` of shape `(Q, P)`): query embeddings (normalise them for cosine).
             k (`int`, *optional*, defaults to 10): results per query; a gallery smaller than `k` returns all its rows.
+            unique_images (`bool`, *optional*, defaults to `False`):
+                At most one row per `image_id`: its best-scored one (for a caption gallery, the image's best caption;
+                an image gallery has one row per image already). Then `k` counts images, up to the gallery's number
+                of images.
 
         Returns:
             `tuple[torch.Tensor, torch.Tensor]`: `scores` (Q, min(k, N)) float32 and `indices` (Q, min(k, N)) int64 on
@@ -107,14 +130,48 @@ class GallerySearcher:
                 f"encode the queries with the model that encoded the gallery (or re-encode the gallery)."
             )
         queries = queries.detach().float()
-        k = min(k, len(self))
+        if unique_images:
+            return self._unique_image_hits(queries, min(k, len(set(self.image_ids))))
+        return self._search(queries, min(k, len(self)))
+
+    def _search(self, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self._faiss_index is not None:
             return faiss_search(self._faiss_index, queries.cpu().numpy(), k)
         scores, indices = exact_search(self._device_embeddings, queries.to(self.device), k, self.chunk_size)
         return scores.cpu(), indices.cpu()
 
-    def _hits(self, queries: torch.Tensor, k: int) -> list[list[tuple[str, float]]]:
-        scores, indices = self.search_embeddings(queries, k)
+    def _unique_image_hits(self, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # Rows of one image are often adjacent in score (translations of one caption): fetch more rows than `k`, and
+        # four times more again until every query has `k` images or the whole gallery was ranked.
+        fetch = k
+        while True:
+            scores, indices = self._search(queries, min(fetch, len(self)))
+            kept = [self._first_row_per_image(row_scores, row_indices, k) for row_scores, row_indices in
+                    zip(scores.tolist(), indices.tolist(), strict=True)]  # fmt: skip
+            if fetch >= len(self) or all(len(hits) == k for hits in kept):
+                break
+            fetch *= 4
+        unique_scores = torch.full((len(kept), k), -math.inf)
+        unique_indices = torch.full((len(kept), k), -1, dtype=torch.long)
+        for row, hits in enumerate(kept):
+            if hits:
+                unique_scores[row, : len(hits)] = torch.tensor([score for score, _ in hits])
+                unique_indices[row, : len(hits)] = torch.tensor([index for _, index in hits])
+        return unique_scores, unique_indices
+
+    def _first_row_per_image(self, scores: list[float], indices: list[int], k: int) -> list[tuple[float, int]]:
+        seen: set[str] = set()
+        hits = []
+        for score, index in zip(scores, indices, strict=True):
+            if index >= 0 and self.image_ids[index] not in seen:
+                seen.add(self.image_ids[index])
+                hits.append((score, index))
+                if len(hits) == k:
+                    break
+        return hits
+
+    def _hits(self, queries: torch.Tensor, k: int, unique_images: bool) -> list[list[tuple[str, float]]]:
+        scores, indices = self.search_embeddings(queries, k, unique_images=unique_images)
         return [
             [(self.keys[index], score) for score, index in zip(row_scores, row_indices, strict=True) if index >= 0]
             for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True)
@@ -128,6 +185,7 @@ class GallerySearcher:
         k: int = 10,
         batch_size: int = 64,
         max_length: int = 64,
+        unique_images: bool = False,
     ) -> list[list[tuple[str, float]]]:
         """
         Text queries, in any language the model reads, against the gallery.
@@ -138,13 +196,14 @@ class GallerySearcher:
             queries (`list[str]`): the query sentences.
             k (`int`, *optional*, defaults to 10): results per query.
             batch_size (`int`, *optional*, defaults to 64), max_length (`int`, *optional*, defaults to 64).
+            unique_images (`bool`, *optional*, defaults to `False`): one result per image (see [`search_embeddings`]).
 
         Returns:
             `list[list[tuple[str, float]]]`: per query, `(key, score)` pairs best first; the key is the `image_id` for
             an image gallery, the caption for a text gallery. For the rows themselves, call [`encode_texts`] and
             [`search_embeddings`] and index `gallery` with the returned indices.
         """
-        return self._hits(encode_texts(model, processor, queries, batch_size, max_length), k)
+        return self._hits(encode_texts(model, processor, queries, batch_size, max_length), k, unique_images)
 
     def search_image(
         self,
@@ -153,6 +212,7 @@ class GallerySearcher:
         images: SequenceOf[Image.Image | str | os.PathLike],
         k: int = 10,
         batch_size: int = 64,
+        unique_images: bool = False,
     ) -> list[list[tuple[str, float]]]:
         """
         Image queries (PIL images or file paths) against the gallery: top-k captions of a text gallery.
@@ -163,12 +223,25 @@ class GallerySearcher:
             images (`list` of `PIL.Image.Image` or paths): the query images.
             k (`int`, *optional*, defaults to 10): results per query.
             batch_size (`int`, *optional*, defaults to 64): images per forward pass.
+            unique_images (`bool`, *optional*, defaults to `False`): one caption per image (see [`search_embeddings`]).
 
         Returns:
             `list[list[tuple[str, float]]]`: per image, `(key, score)` pairs best first (captions for a text gallery,
             `image_id`s for an image gallery).
         """
-        return self._hits(encode_images(model, processor, images, batch_size), k)
+        return self._hits(encode_images(model, processor, images, batch_size), k, unique_images)
+
+
+def _saved_folder(given: Dataset | str | os.PathLike, gallery: Dataset) -> Path | None:
+    """The folder a gallery was read from (where its FAISS indexes go), or `None` for an in-memory one."""
+    if not isinstance(given, Dataset):
+        return Path(given).expanduser()
+    folders = {Path(cache["filename"]).parent for cache in gallery.cache_files}
+    if len(folders) == 1:
+        (folder,) = folders
+        if (folder / "state.json").is_file():  # a save_to_disk folder, not a shared cache directory
+            return folder
+    return None
 
 
 @torch.no_grad()

@@ -7,6 +7,7 @@ a finished run (marked by `output_dir/run_complete.json`, written last and atomi
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from ..common.files import write_json_atomically
 from ..evaluation.reports import write_retrieval_report
 from .arguments import DistillationArguments
 from .trainer import DistillationTrainer
+
+logger = logging.getLogger(__name__)
 
 RUN_COMPLETE_NAME = "run_complete.json"
 TRAINER_STATE_NAME = "trainer_state.json"
@@ -74,6 +77,7 @@ def train_and_evaluate(
     """
     output_dir = Path(training_args.output_dir)
     if is_run_complete(output_dir):
+        logger.info("%s holds a finished run (%s): not training again.", output_dir, RUN_COMPLETE_NAME)
         return completed_run_metrics(output_dir)
     trainer = DistillationTrainer(
         model=model,

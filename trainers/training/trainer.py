@@ -31,8 +31,14 @@ from transformers import Trainer, TrainerCallback
 
 from ...model_cards import write_trainer_model_card
 from ...model_cards.sentence_transformers import write_sentence_transformers_files
-from ...model_cards.trainer_card import model_kind, non_default_hyperparameters
-from ...model_cards.training_record import LossRecord, TrainingRecord, write_training_record
+from ...model_cards.trainer_card import trainer_training_record
+from ...model_cards.training_record import (
+    StageRecord,
+    TrainingRecord,
+    history_of,
+    model_source,
+    write_training_record,
+)
 from ..data.schema import SOURCE, TARGET
 from ..evaluation.recall import flatten_retrieval_metrics
 from ..evaluation.retrieval import evaluate_retrieval
@@ -351,19 +357,26 @@ class DistillationTrainer(Trainer):
     # ---- release: the card says which losses trained the model and how it scores per language ------------------
 
     def create_model_card(self, **kwargs) -> None:
-        """Writes README.md in `output_dir` with babelclip's card (losses with citations, hyperparameters that differ
-        from the defaults, per-language results as `model-index`); `push_to_hub()` uploads it with the weights."""
+        """Writes README.md (babelclip's card: every training stage with its losses and data, hyperparameters that
+        differ from the defaults, per-language results with their split and sizes as `model-index`) and, beside it,
+        `training_record.json` with this run's evaluation; `push_to_hub()` uploads both with the weights.
+
+        `output_dir=` writes them elsewhere than `args.output_dir` (an adapter's own folder, for example)."""
         if self.is_world_process_zero():
-            write_trainer_model_card(self, **kwargs)
+            record = self.training_record()
+            write_training_record(record, kwargs.get("output_dir") or self.args.output_dir)
+            write_trainer_model_card(self, record=record, **kwargs)
 
     def training_record(self) -> TrainingRecord:
-        """What trains this model: kind, losses with weights and settings, non-default and all training arguments."""
-        losses = [
-            LossRecord(name, self.loss_composer.weights[name], module.get_config_dict())
-            for name, module in self.loss_composer.losses.items()
-        ]
-        kind = model_kind(self.accelerator.unwrap_model(self.model))
-        return TrainingRecord(kind, losses, non_default_hyperparameters(self.args), self.args.to_dict())
+        """What trained this model: every stage of its history (the checkpoints it was loaded from, then this run)
+        with losses, data, steps and logs, the non-default and all training arguments, and the evaluation."""
+        return trainer_training_record(self, self._base_history())
+
+    def _base_history(self) -> list[StageRecord]:
+        # Read once, on the first save: a run that saves into the folder it was loaded from overwrites that record.
+        if not hasattr(self, "_base_stages"):
+            self._base_stages = history_of(model_source(self.accelerator.unwrap_model(self.model)))
+        return self._base_stages
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         # Every saved model (checkpoints included) carries `training_record.json`: cards read it, never a pickle.

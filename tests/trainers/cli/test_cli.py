@@ -17,7 +17,9 @@ from babelclip.trainers.recipes.arguments import DataArguments, ModelArguments
 from babelclip.trainers.training.arguments import DistillationArguments
 from tests.scripts.script_runner import ROOT, offline_env
 
-EVERY_COMMAND = ("train-teacher", "train-student", "evaluate", "adapt", "search", "push", "demo", "benchmark")
+EVERY_COMMAND = (
+    "train-teacher", "train-student", "evaluate", "adapt", "search", "classify", "push", "demo", "benchmark"
+)  # fmt: skip
 
 
 def _python(code: str) -> str:

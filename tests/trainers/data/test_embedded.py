@@ -7,8 +7,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from datasets import Dataset, Image, disable_progress_bars
+from datasets import Dataset, Image, disable_progress_bars, load_from_disk
 
+from babelclip.trainers.data.bitext import with_source_replay
 from babelclip.trainers.data.embedded import build_embedded_dataset, shared_caption_rate
 from babelclip.trainers.data.embedded.lexicon import (
     HIGH_RESOURCE_LANGUAGES,
@@ -318,3 +319,13 @@ def test_translation_noise_rates_and_determinism():
     first = apply_translation_noise(words[:50], noise, np.random.default_rng(5), words)
     assert first == apply_translation_noise(words[:50], noise, np.random.default_rng(5), words)
     assert first != apply_translation_noise(words[:50], noise, np.random.default_rng(6), words)
+
+
+def test_every_split_carries_the_dataset_name_through_save_and_replay(data, tmp_path):
+    """Model cards name the data from `info.dataset_name`: it survives `save_to_disk` and the English replay."""
+    assert {split.info.dataset_name for split in data.values()} == {"embedded"}
+    data.save_to_disk(tmp_path / "saved")
+    assert load_from_disk(tmp_path / "saved")["test"].info.dataset_name == "embedded"
+    replayed = with_source_replay(data["bitext"], 0.5)
+    assert (replayed.info.dataset_name, str(replayed.split)) == ("embedded", "bitext")
+    assert len(replayed) > len(data["bitext"])

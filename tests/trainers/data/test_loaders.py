@@ -291,7 +291,7 @@ def test_bitext_tsv(tmp_path):
         ("a cat", "paka", "sw"),
         ("a dog", "ein Hund", "de"),
     }
-    assert load_bitext_tsv(root / "test.en-sw.tsv", language="swa")["language"] == ["swa"]
+    assert load_bitext_tsv(root / "test.en-sw.tsv", language="swa")["language"] == ["sw"]
 
 
 def test_bitext_errors(tmp_path):

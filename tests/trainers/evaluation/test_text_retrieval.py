@@ -224,3 +224,16 @@ def test_evaluate_text_retrieval_on_the_tiny_dataset():
 def test_encode_captions_rejects_bitext():
     with pytest.raises(ValueError, match="captions grouped by image"):
         encode_captions(tiny_student(), tiny_dataset()["bitext"], tiny_processor(), show_progress=False)
+
+
+def test_language_labels_are_canonicalised_like_recall():
+    """`eng`/`deu` and `en`/`de` are the same languages: the same results, keyed by the canonical codes."""
+    torch.manual_seed(0)
+    captions = torch.randn(6, 8)
+    caption_to_image = [0, 1, 2, 0, 1, 2]
+    short = text_retrieval_metrics(text_retrieval_ranks(captions, caption_to_image, ["en"] * 3 + ["de"] * 3))
+    long = text_retrieval_metrics(
+        text_retrieval_ranks(captions, caption_to_image, ["eng"] * 3 + ["deu"] * 3, source_language="eng")
+    )
+    assert list(long) == ["en", "de"]
+    assert long == short

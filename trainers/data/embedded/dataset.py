@@ -36,10 +36,10 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, DatasetInfo
 
 from ..languages import DEFAULT_SOURCE_LANGUAGE
-from ..schema import BITEXT_FEATURES, IMAGE_TEXT_FEATURES
+from ..schema import BITEXT_FEATURES, EMBEDDED_DATASET, IMAGE_TEXT_FEATURES
 from .lexicon import SUPPORTED_LANGUAGES, caption_tokens, join_tokens, render_caption, vocabulary
 from .noise import TranslationNoise, apply_translation_noise
 from .scenes import ObjectGroup, Scene, draw_scene, sample_groups, sample_scene
@@ -143,7 +143,12 @@ def _image_text_split(
                 columns["language"].append(language)
                 columns["image_id"].append(image_id)
                 columns["source_caption"].append(source)
-    return Dataset.from_dict(columns, features=IMAGE_TEXT_FEATURES, split=split)
+    return Dataset.from_dict(columns, features=IMAGE_TEXT_FEATURES, info=_info(IMAGE_TEXT_FEATURES), split=split)
+
+
+def _info(features) -> DatasetInfo:
+    """The name every split carries, so a saved copy is still known as the embedded dataset (model cards)."""
+    return DatasetInfo(dataset_name=EMBEDDED_DATASET, features=features)
 
 
 def _bitext_split(seed: int, num_pairs: int, languages: Sequence[str], noise: TranslationNoise) -> Dataset:
@@ -162,7 +167,7 @@ def _bitext_split(seed: int, num_pairs: int, languages: Sequence[str], noise: Tr
         columns["source"].extend(sources)
         columns["target"].extend(_translate(description, language, noise, noise_rng) for description in descriptions)
         columns["language"].extend([language] * num_pairs)
-    return Dataset.from_dict(columns, features=BITEXT_FEATURES, split="bitext")
+    return Dataset.from_dict(columns, features=BITEXT_FEATURES, info=_info(BITEXT_FEATURES), split="bitext")
 
 
 def build_embedded_dataset(
