@@ -32,6 +32,8 @@ from typing import Any
 
 from datasets import Dataset
 
+from ...model_cards.data_summary import dataset_reference, describe_evaluation
+from ...model_cards.push import write_checkpoint_card
 from ..common.files import write_json_atomically, write_text_atomically
 from ..data.bitext import image_text_as_bitext, with_source_replay
 from ..data.languages import DEFAULT_SOURCE_LANGUAGE
@@ -58,6 +60,13 @@ def languages_without_images_bitext(
     if len(bitext) == 0:
         raise ValueError("Every bitext language is already paired with images in `train`: stage 2 has nothing to add.")
     return with_source_replay(bitext, source_replay, seed=0, source_language=source_language)
+
+
+def report_test_split_in_card(folder: Path, metrics: dict[str, Any], test: Dataset) -> None:
+    """Rewrites a final student's card with the test-split numbers the report shows (with their split and sizes),
+    in place of the validation numbers its trainer wrote."""
+    name, _ = dataset_reference(test)
+    write_checkpoint_card(folder, folder.name, evaluations=[describe_evaluation(name, metrics, test)])
 
 
 def run_demo(output_dir: str | Path, settings: RecipeSettings = PRESETS["full"]) -> dict[str, Any]:
@@ -131,6 +140,7 @@ def run_demo(output_dir: str | Path, settings: RecipeSettings = PRESETS["full"])
             output_dir=output_dir / f"eval_{folder.name}",
             title=f"{name} student, test split",
         )
+        report_test_split_in_card(folder, results[name], splits["test"])
     groups = resource_groups([language for language in results["distilled"] if language != "mean"])
     comparison = compare_reports(
         {"distilled": results["distilled"], "translate-train": results["translate-train"]}, groups

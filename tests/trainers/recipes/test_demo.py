@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from huggingface_hub import ModelCard
 
 from babelclip.trainers.data.embedded.lexicon import SUPPORTED_LANGUAGES
 from tests.scripts.script_runner import run_script
@@ -37,8 +38,17 @@ def test_demo_runs_end_to_end_and_a_rerun_resumes_nothing(tmp_path):
     checkpoint = output_dir / "student_distilled"
     for name in HUB_FILES:
         assert (checkpoint / name).is_file(), f"{name} missing from the Hub-ready checkpoint"
-    card = (checkpoint / "README.md").read_text()
-    assert "optimal_transport" in card and "model-index" in card
+    card = ModelCard.load(checkpoint / "README.md")
+    assert "optimal_transport" in card.text and "relational_kd" in card.text  # both stages' losses
+    # The card reports the numbers of the report: the test split, with its size.
+    assert {row.dataset_split for row in card.data.eval_results} == {"test"}
+    sw_t2i_r1 = [
+        row.metric_value
+        for row in card.data.eval_results
+        if row.dataset_config == "sw" and row.task_type == "text-to-image-retrieval" and row.metric_type == "recall@1"
+    ]
+    assert sw_t2i_r1 == [round(results["distilled"]["sw"]["text_to_image"]["R@1"], 2)]
+    assert "Split `test`:" in card.text
     for stage in ("teacher", "student_translate_train", "student_distilled_stage1", "student_distilled"):
         assert (output_dir / stage / "run_complete.json").is_file()
 
