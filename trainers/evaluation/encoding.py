@@ -3,9 +3,11 @@ split across processes when an `accelerate.Accelerator` is given and gathered ba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -21,6 +23,27 @@ def unique_first_indices(keys: Sequence[str]) -> tuple[list[int], list[int]]:
             firsts.append(index)
         row_to_position.append(position[key])
     return firsts, row_to_position
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """`model` in eval mode for the block, then back in the mode it had (also when the block raises)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def encode_in_batches(model: nn.Module, encode, items: Sequence, batch_size: int) -> torch.Tensor:
+    """`encode` over in-memory `items` in batches, in eval mode -> unit-norm float32 `(len(items), P)` on the CPU."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+    with evaluation_mode(model):
+        chunks = [encode(list(items[i : i + batch_size])).float().cpu() for i in range(0, len(items), batch_size)]
+    return F.normalize(torch.cat(chunks), dim=-1)
 
 
 def encode_rows(

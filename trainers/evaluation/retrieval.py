@@ -14,6 +14,7 @@ from ..data import schema
 from ..data.languages import DEFAULT_SOURCE_LANGUAGE
 from .encoding import (
     encode_rows,
+    evaluation_mode,
     has_uni_text_head,
     image_encoder,
     text_encoder,
@@ -44,18 +45,16 @@ def encode_queries(
     column = schema.TARGET if schema.detect_schema(dataset) == schema.BITEXT else schema.CAPTION
     both = uni_text and has_uni_text_head(model)
     encode = text_heads_encoder(model, processor, max_length) if both else text_encoder(model, processor, max_length)
-    was_training = model.training
-    model.eval()
-    embeds = encode_rows(
-        lambda rows: encode(rows[column]),
-        dataset.select_columns([column]),
-        list(range(len(dataset))),
-        batch_size,
-        accelerator,
-        show_progress,
-        "queries",
-    )
-    model.train(was_training)
+    with evaluation_mode(model):
+        embeds = encode_rows(
+            lambda rows: encode(rows[column]),
+            dataset.select_columns([column]),
+            list(range(len(dataset))),
+            batch_size,
+            accelerator,
+            show_progress,
+            "queries",
+        )
     return tuple(embeds.chunk(2, dim=-1)) if both else (embeds, None)
 
 
@@ -85,8 +84,6 @@ def encode_retrieval_dataset(
         `languages` (list of n_rows codes) and, with `uni_text`, `uni_query_embeds` (n_rows, P) or `None`.
     """
     kind = schema.detect_schema(dataset)
-    was_training = model.training
-    model.eval()
     if kind == schema.BITEXT:
         gallery_keys, gallery_column = dataset[schema.SOURCE], schema.SOURCE
         encode_gallery_items = text_encoder(model, processor, max_length)
@@ -99,16 +96,16 @@ def encode_retrieval_dataset(
         raise ValueError(f"Unsupported schema {kind!r}.")
 
     gallery_rows, query_to_gallery = unique_first_indices(gallery_keys)
-    gallery = encode_rows(
-        lambda rows: encode_gallery_items(rows[gallery_column]),
-        dataset.select_columns([gallery_column]),
-        gallery_rows,
-        batch_size,
-        accelerator,
-        show_progress,
-        "gallery",
-    )
-    model.train(was_training)
+    with evaluation_mode(model):
+        gallery = encode_rows(
+            lambda rows: encode_gallery_items(rows[gallery_column]),
+            dataset.select_columns([gallery_column]),
+            gallery_rows,
+            batch_size,
+            accelerator,
+            show_progress,
+            "gallery",
+        )
     queries, uni_queries = encode_queries(
         model, dataset, processor, batch_size, max_length, accelerator, show_progress, uni_text
     )

@@ -43,7 +43,7 @@ from torch import nn
 
 from ..data.languages import DEFAULT_SOURCE_LANGUAGE, canonical_language_code
 from ..data.schema import IMAGE
-from .encoding import encode_rows, image_encoder, text_encoder
+from .encoding import encode_in_batches, encode_rows, evaluation_mode, image_encoder, text_encoder
 from .recall import MEAN
 
 # CLIP-style English prompts (a few of the 80 CLIP used for ImageNet).
@@ -112,23 +112,9 @@ def class_embeddings(
         for label, names in class_names.items()
     ]
     prompts = [prompt for prompts in prompts_per_class for prompt in prompts]
-    embeds = _encode_in_batches(model, text_encoder(model, processor, max_length), prompts, batch_size)
+    embeds = encode_in_batches(model, text_encoder(model, processor, max_length), prompts, batch_size)
     per_class = torch.split(embeds, [len(prompts) for prompts in prompts_per_class])
     return F.normalize(torch.stack([rows.mean(dim=0) for rows in per_class]), dim=-1)
-
-
-@torch.no_grad()
-def _encode_in_batches(model: nn.Module, encode, items: Sequence, batch_size: int) -> torch.Tensor:
-    """`encode` over `items` in batches, in eval mode -> unit-norm float32 `(len(items), P)` on the CPU."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
-    was_training = model.training
-    model.eval()
-    try:
-        chunks = [encode(list(items[i : i + batch_size])).float().cpu() for i in range(0, len(items), batch_size)]
-    finally:
-        model.train(was_training)
-    return F.normalize(torch.cat(chunks), dim=-1)
 
 
 def classify_images(
@@ -152,7 +138,7 @@ def classify_images(
         raise ValueError(f"k must be a positive integer, got {k!r}.")
     if len(images) == 0:
         raise ValueError("No images given: pass at least one.")
-    image_embeds = _encode_in_batches(model, image_encoder(model, processor), images, batch_size)
+    image_embeds = encode_in_batches(model, image_encoder(model, processor), images, batch_size)
     similarity = image_embeds @ F.normalize(class_embeds.float(), dim=-1).T
     return similarity.topk(min(k, similarity.shape[1]), dim=1)
 
@@ -308,9 +294,7 @@ def evaluate_image_folder(
     dataset, folder_labels = load_image_folder(folder, split)
     labels = _check_classes(class_names_by_language, folder_labels)
     encode_image = image_encoder(model, processor)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluation_mode(model):
         images = encode_rows(
             lambda rows: encode_image(rows[IMAGE]),
             dataset.select_columns([IMAGE]),
@@ -319,8 +303,6 @@ def evaluate_image_folder(
             show_progress=show_progress,
             description="images",
         )
-    finally:
-        model.train(was_training)
     targets = torch.tensor([labels.index(folder_labels[label]) for label in dataset[LABEL]])
     accuracy: dict[str, dict[str, float]] = {}
     for language, names in class_names_by_language.items():

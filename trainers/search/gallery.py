@@ -20,7 +20,14 @@ from torch import nn
 
 from ..common.files import atomic_directory, check_folder_target
 from ..data.schema import BITEXT, CAPTION, FRAMES, IMAGE, IMAGE_ID, IMAGE_TEXT, LANGUAGE, VIDEO_TEXT, detect_schema
-from ..evaluation.encoding import encode_rows, image_encoder, text_encoder, unique_first_indices, video_encoder
+from ..evaluation.encoding import (
+    encode_rows,
+    evaluation_mode,
+    image_encoder,
+    text_encoder,
+    unique_first_indices,
+    video_encoder,
+)
 
 GalleryKind = Literal["image", "text"]
 GALLERY_KINDS: tuple[str, ...] = ("image", "text")
@@ -122,9 +129,7 @@ def encode_gallery(
         raise ValueError("The dataset is empty: there is nothing to put in the gallery; check the split you loaded.")
     if output_dir is not None:
         check_folder_target(output_dir, overwrite)  # fail before encoding, not after
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluation_mode(model):
         if kind == "text":
             encode_text = text_encoder(model, processor, max_length)
             embeds = encode_rows(
@@ -152,8 +157,6 @@ def encode_gallery(
             columns = {IMAGE_ID: [image_ids[row] for row in first_rows]}
             if include_captions:
                 columns["captions"], columns["caption_languages"] = _captions_per_image(dataset, columns[IMAGE_ID])
-    finally:
-        model.train(was_training)
     embeds = F.normalize(embeds.float(), dim=-1).numpy()
     gallery = Dataset.from_dict(
         {**columns, "embedding": embeds},

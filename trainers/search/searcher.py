@@ -10,13 +10,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from datasets import Dataset
 from PIL import Image
 from torch import nn
 
 from ..data.schema import IMAGE_ID
-from ..evaluation.encoding import image_encoder, text_encoder
+from ..evaluation.encoding import encode_in_batches, image_encoder, text_encoder
 from .gallery import gallery_kind, load_gallery
 from .index import IndexType, check_index_options, exact_search, faiss_search
 from .persistence import load_or_build_faiss_index
@@ -244,20 +243,11 @@ def _saved_folder(given: Dataset | str | os.PathLike, gallery: Dataset) -> Path 
     return None
 
 
-@torch.no_grad()
 def _encode_in_batches(model: nn.Module, encode, items: list, batch_size: int) -> torch.Tensor:
-    """`encode` over `items` in batches, in eval mode -> normalised float32 (len(items), P) on the CPU."""
+    """[`encode_in_batches`] of at least one query."""
     if len(items) == 0:
         raise ValueError("No queries given: pass at least one.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
-    was_training = model.training
-    model.eval()
-    try:
-        chunks = [encode(items[start : start + batch_size]).float().cpu() for start in range(0, len(items), batch_size)]
-    finally:
-        model.train(was_training)
-    return F.normalize(torch.cat(chunks), dim=-1)
+    return encode_in_batches(model, encode, items, batch_size)
 
 
 def encode_texts(
