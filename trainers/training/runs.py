@@ -53,12 +53,23 @@ def is_run_complete(output_dir: str | Path) -> bool:
 
 def completed_run_metrics(output_dir: str | Path) -> dict[str, Any]:
     """The nested per-language metrics a finished run recorded."""
-    return json.loads((Path(output_dir) / RUN_COMPLETE_NAME).read_text())["metrics"]
+    return run_record(output_dir)["metrics"]
+
+
+def run_record(output_dir: str | Path) -> dict[str, Any]:
+    """Everything a finished run recorded in its `run_complete.json` (metrics, steps, the selected step)."""
+    return json.loads((Path(output_dir) / RUN_COMPLETE_NAME).read_text())
 
 
 def mark_run_complete(output_dir: str | Path, record: dict[str, Any]) -> None:
     """Writes `run_complete.json` (atomically, last): the run is finished and `record["metrics"]` its result."""
     write_json_atomically(record, Path(output_dir) / RUN_COMPLETE_NAME)
+
+
+def selection_curve(log_history: list[dict[str, Any]], metric: str) -> list[list[float]]:
+    """`[step, value]` of every evaluation of the checkpoint-selection `metric` in a Trainer's log history."""
+    key = metric if metric.startswith("eval_") else f"eval_{metric}"
+    return [[entry["step"], entry[key]] for entry in log_history if key in entry]
 
 
 def train_and_evaluate(
@@ -69,11 +80,13 @@ def train_and_evaluate(
     eval_dataset: Dataset | None = None,
     teachers=None,
     report_title: str = "Retrieval recall",
+    callbacks=None,
 ) -> dict[str, Any]:
     """Trains (resuming if a checkpoint exists), saves the final model + processor, evaluates and writes the report.
 
     Returns the nested per-language metrics (empty without an eval dataset). A completed run is not retrained: its
-    saved metrics are returned.
+    saved metrics are returned. `callbacks` go to the Trainer (e.g. `EarlyStoppingCallback`); with
+    `load_best_model_at_end`, the saved model is the best checkpoint and `run_complete.json` names its step.
     """
     output_dir = Path(training_args.output_dir)
     if is_run_complete(output_dir):
@@ -86,9 +99,12 @@ def train_and_evaluate(
         eval_dataset=eval_dataset,
         processing_class=processor,
         teachers=teachers,
+        callbacks=callbacks,
     )
     if train_dataset is not None:
         trainer.train(resume_from_checkpoint=last_complete_checkpoint(output_dir))
+    # The evaluations that selected the checkpoint (before the final one below joins the log).
+    curve = selection_curve(trainer.state.log_history, training_args.metric_for_best_model or "")
     trainer.save_model(str(output_dir))
     metrics: dict[str, Any] = {}
     if eval_dataset is not None:
@@ -98,9 +114,13 @@ def train_and_evaluate(
             write_retrieval_report(metrics, output_dir / "report", title=report_title)
     if trainer.is_world_process_zero():
         trainer.create_model_card()
-        mark_run_complete(
-            output_dir,
-            {"metrics": metrics, "global_step": trainer.state.global_step, "world_size": trainer.args.world_size},
-        )
+        record = {"metrics": metrics, "global_step": trainer.state.global_step, "world_size": trainer.args.world_size}
+        if trainer.state.best_global_step is not None:
+            record.update(
+                best_global_step=trainer.state.best_global_step,
+                best_metric=trainer.state.best_metric,
+                selection_curve=curve,
+            )
+        mark_run_complete(output_dir, record)
     trainer.accelerator.wait_for_everyone()
     return metrics

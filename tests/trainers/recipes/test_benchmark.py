@@ -11,6 +11,7 @@ import json
 import math
 import statistics
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from babelclip.trainers.recipes.benchmark.arms import (
     PRESETS,
     PROTOCOLS,
     REFERENCE_ARMS,
+    SELECTION_METRIC,
     TRANSLATE_TRAIN,
     ZERO_SHOT_FULL,
     ZERO_SHOT_LORA,
@@ -102,13 +104,25 @@ def test_each_arm_is_a_set_of_registered_losses_and_the_table_covers_every_metho
     assert REFERENCE_ARMS[ZERO_SHOT_FULL] == "zs-mse" and REFERENCE_ARMS[ZERO_SHOT_LORA] == "lora-mse"
 
 
+@pytest.mark.parametrize("embedded", [True, False], ids=["embedded", "other-data"])
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_arms_of_a_protocol_differ_only_in_their_losses(preset, tmp_path):
+def test_arms_of_a_protocol_differ_only_in_their_losses(preset, embedded, tmp_path):
     for tower, tower_settings in PRESETS[preset].towers.items():
-        context = _context(tower_settings, tmp_path)
+        context = _context(tower_settings, tmp_path, embedded=embedded)
         arguments = {
-            name: arm_training_arguments(arm, context, tmp_path / name, 1000, TEACHERS) for name, arm in ARMS.items()
+            name: arm_training_arguments(arm, context, tmp_path / name, 1000, TEACHERS, select_on_validation=True)
+            for name, arm in ARMS.items()
         }
+        # Checkpoint selection is the protocol's: stage 1 on data whose steps come from the rows, nothing else.
+        for name, args in arguments.items():
+            every = tower_settings.budget.selection_steps("student", 1000, embedded)
+            selects = ARMS[name].protocol in (TRANSLATE_TRAIN, ENGLISH_ONLY) and every is not None
+            assert args.load_best_model_at_end == selects, name
+            assert not selects or (args.eval_steps, args.save_steps, args.metric_for_best_model) == (
+                every,
+                every,
+                SELECTION_METRIC,
+            )
         for name, args in arguments.items():
             assert (args.losses, args.loss_weights) == (list(ARMS[name].losses), list(ARMS[name].weights))
             assert all(getattr(args, setting) == value for setting, value in ARMS[name].settings), name
@@ -138,6 +152,14 @@ def test_budgets_fit_the_data_fixed_steps_only_on_the_embedded_dataset():
     assert budget.stage_steps("student", 1) == 4 and budget.stage_steps("student", 10**7) == 3000
     with pytest.raises(ValueError, match="Unknown stages"):
         TrainingBudget(steps={"stage3": 1})
+    # Stage 1 is selected on validation every 5 epochs where its steps come from the rows, never where they are fixed.
+    assert budget.selection_steps("student", 526) == math.ceil(5 * 526 / 64)
+    assert budget.selection_steps("student", 526, embedded=True) is None
+    assert budget.selection_steps("bitext", 526) is None
+    assert TrainingBudget(steps={"student": 10}).selection_steps("student", 526) is None
+    assert TrainingBudget(selection_epochs=0).selection_steps("student", 526) is None
+    with pytest.raises(ValueError, match="selection_patience"):
+        TrainingBudget(selection_patience=0)
 
 
 def test_a_preset_file_and_overrides_change_only_what_they_name(tmp_path):
@@ -232,6 +254,38 @@ def test_the_report_marks_a_ten_point_win_against_the_protocols_reference_and_no
     assert any(row.startswith("| `zs-ot-mse`") and row.count("▲") == 2 for row in t2i_rows)  # sw and its group
     assert not any(row.startswith("| `zs-ot` ") and "▲" in row for row in t2i_rows)
     assert "+10.0 [" in markdown and "50 (chance 2.0)" in markdown
+
+
+def test_a_second_text_tower_is_compared_with_the_first_on_the_same_arm_and_queries():
+    rng = np.random.default_rng(1)
+    base = rng.random(400) < 0.3
+    better = base.copy()
+    better[np.flatnonzero(~base)[:40]] = True  # +10 points for zs-ot with the second tower
+    hits = {("zs-mse", "scratch"): base, ("zs-ot", "scratch"): base, ("zs-mse", "pretrained"): base.copy(),
+            ("zs-ot", "pretrained"): better}  # fmt: skip
+
+    def ranks_of(tower: str, seed: int, arm: str) -> dict:
+        return {"image": {"sw": {"text_to_image": _ranks(hits[arm, tower])}}, "text": {}}
+
+    runs = {f"{arm}@{tower}": {"0": {"sw": _recalls(100 * h.mean(), 0.0)}} for (arm, tower), h in hits.items()}
+    statistics_ = paired_statistics(runs, ranks_of, ["sw"], 2000, {"low-resource": ["sw"]}, first_tower="scratch")
+    towers = statistics_["tower_intervals"]
+    assert set(towers) == {"zs-mse@pretrained", "zs-ot@pretrained"}  # the first tower is the reference
+    tie, win = towers["zs-mse@pretrained"]["sw"]["text_to_image"], towers["zs-ot@pretrained"]["sw"]["text_to_image"]
+    assert tie["difference"] == 0.0 and not tie["excludes_zero"]
+    assert win["difference"] == pytest.approx(10.0) and win["excludes_zero"]
+    assert towers["zs-ot@pretrained"]["low-resource"]["text_to_image"]["difference"] == pytest.approx(10.0)
+
+    results = {
+        "dataset": "toy", "seeds": [0], "languages": ["sw"], "groups": {"low-resource": ["sw"]},
+        "towers": ["scratch", "pretrained"],
+        "arms": {arm: {"method": arm.upper(), "protocol": ZERO_SHOT_FULL, "losses": ["optimal_transport"],
+                       "loss_weights": [1.0]} for arm, _ in hits},
+        "statistics": statistics_,
+    }  # fmt: skip
+    markdown = benchmark_markdown(results, summarize_runs(runs, results["groups"]))
+    section = markdown.split("## T2I R@1 difference between text towers")[1].split("\n## ")[0]
+    assert "`zs-ot`: `pretrained` − `scratch` | +10.0 [" in section and "▲" in section
 
 
 # ---- end to end ------------------------------------------------------------------------------------------------------
@@ -352,3 +406,28 @@ def test_ci_benchmark_runs_on_a_tuxpaint_layout_folder(tmp_path):
     in_test = set(splits["test"].unique("language"))
     in_bitext = set(splits["bitext"].unique("language"))
     _check_results(results, {"en"} | (in_test & in_bitext), ["scratch"])
+
+
+@pytest.mark.slow
+def test_stage1_keeps_its_best_validation_checkpoint_where_steps_come_from_the_rows(tmp_path):
+    stamps = make_tuxpaint(tmp_path / "stamps")
+    # The CI preset with stage 1 in epochs (not fixed steps): evaluated every epoch, patience 1.
+    recipe = PRESETS["ci"].towers["scratch"]
+    budget = replace(
+        recipe.budget, steps={}, epochs={**recipe.budget.epochs, "student": 12.0}, selection_epochs=1.0,
+        selection_patience=1,
+    )  # fmt: skip
+    settings = replace(PRESETS["ci"], towers={"scratch": replace(recipe, budget=budget)})
+    run_benchmark(str(stamps), tmp_path / "bench", seeds=[0], settings=settings, arms=["english-only"])
+    folder = tmp_path / "bench" / "scratch" / "seed-0" / "english-only"
+    record = json.loads((folder / "run_complete.json").read_text())
+    # The kept checkpoint is the best one; its trainer state has the evaluations up to it.
+    state = json.loads(next(folder.glob("checkpoint-*/trainer_state.json")).read_text())
+    evaluations = dict(record["selection_curve"])
+    for entry in state["log_history"]:
+        if "eval_mean_rsum" in entry:
+            assert evaluations[entry["step"]] == entry["eval_mean_rsum"]
+    assert state["global_step"] == record["best_global_step"]
+    assert len(evaluations) >= 2 and record["best_global_step"] in evaluations
+    assert record["best_metric"] == max(evaluations.values()) == evaluations[record["best_global_step"]]
+    assert record["global_step"] < record["steps"]  # stopped: no gain for `selection_patience` evaluations

@@ -153,10 +153,12 @@ def paired_statistics(
     languages: Sequence[str],
     resamples: int = 10_000,
     groups: Mapping[str, Sequence[str]] | None = None,
+    first_tower: str | None = None,
 ) -> dict[str, Any]:
     """For every non-reference run key, language and direction (image retrieval, and text retrieval with the
     cross-modal head): the paired bootstrap interval of R@1 minus the reference arm's; plus test-set sizes and chance
-    levels of each protocol and tower.
+    levels of each protocol and tower; with `first_tower`, also (`tower_intervals`) each other tower's run minus the
+    same arm with `first_tower` (the same test queries, so the pairing holds).
 
     Args:
         runs (`dict`): the run keys and their seeds (`results["runs"]`).
@@ -166,6 +168,7 @@ def paired_statistics(
         resamples (`int`, *optional*, defaults to 10000): bootstrap resamples.
         groups (`dict[str, list[str]]`, *optional*): resource groups; each gets the interval of its unweighted mean
             over languages (a stratified bootstrap, see `stratified_recall_interval`), image directions only.
+        first_tower (`str`, *optional*): the text tower the others are compared with.
     """
     loaded: dict[str, list] = {}
 
@@ -175,14 +178,9 @@ def paired_statistics(
             loaded[key] = [ranks_of(tower, int(seed), arm) for seed in runs[key]]
         return loaded[key]
 
-    intervals: dict[str, dict] = {}
-    sizes: dict[str, dict] = {}
-    for key in runs:
-        reference = reference_key(key)
-        if reference is None or reference not in runs:
-            continue
+    def between(reference: str, key: str) -> dict[str, dict]:
         base, mine = ranks(reference), ranks(key)
-        intervals[key] = {}
+        rows: dict[str, dict] = {}
         for language in languages:
             row = {}
             for kind, directions in (("image", DIRECTIONS), ("text", TEXT_DIRECTIONS)):
@@ -191,11 +189,26 @@ def paired_statistics(
                     records_b = [seed[kind].get(language, {}).get(direction) for seed in mine]
                     if all(records_a) and all(records_b):
                         row[direction] = _interval_row(records_a, records_b, direction, resamples)
-            intervals[key][language] = row
+            rows[language] = row
         for group, members in (groups or {}).items():
-            intervals[key][group] = _group_row(base, mine, [m for m in members if m in languages], resamples)
-        sizes.setdefault(reference, _test_sizes(base[0]["image"], languages))
-    return {"intervals": intervals, "test_sizes": sizes}
+            rows[group] = _group_row(base, mine, [m for m in members if m in languages], resamples)
+        return rows
+
+    intervals: dict[str, dict] = {}
+    sizes: dict[str, dict] = {}
+    for key in runs:
+        reference = reference_key(key)
+        if reference is None or reference not in runs:
+            continue
+        intervals[key] = between(reference, key)
+        sizes.setdefault(reference, _test_sizes(ranks(reference)[0]["image"], languages))
+    towers: dict[str, dict] = {}
+    for key in runs:
+        arm, tower = split_key(key)
+        same_arm = run_key(arm, first_tower) if first_tower else None
+        if same_arm in runs and tower != first_tower and len(runs[same_arm]) == len(runs[key]):
+            towers[key] = between(same_arm, key)
+    return {"intervals": intervals, "test_sizes": sizes, "tower_intervals": towers}
 
 
 def _group_row(base: Sequence, mine: Sequence, members: Sequence[str], resamples: int) -> dict[str, Any]:
@@ -299,25 +312,42 @@ def _recall_tables(results: Mapping[str, Any], summary: Mapping[str, dict], inte
     return parts
 
 
+def _interval_cell(interval: Mapping[str, Any] | None) -> str:
+    if interval is None:
+        return "–"
+    return f"{interval['difference']:+.1f} [{interval['low']:+.1f}, {interval['high']:+.1f}]" + _marker(interval)
+
+
 def _interval_tables(results: Mapping[str, Any], intervals: Mapping[str, dict]) -> list[str]:
     parts = []
     for direction in (*DIRECTIONS, *TEXT_DIRECTIONS):
         rows = []
         for key, per_language in intervals.items():
-            cells = []
-            for language in results["languages"]:
-                interval = per_language.get(language, {}).get(direction)
-                cells.append(
-                    "–" if interval is None
-                    else f"{interval['difference']:+.1f} [{interval['low']:+.1f}, {interval['high']:+.1f}]"
-                    + _marker(interval)
-                )  # fmt: skip
+            cells = [_interval_cell(per_language.get(language, {}).get(direction)) for language in results["languages"]]
             rows.append([f"{_label(results, key)} − `{split_key(reference_key(key))[0]}`", *cells])
         if rows:
             kind = "text->text " if direction in TEXT_DIRECTIONS else ""
             parts += [
                 f"## {kind}{SHORT_NAMES[direction]} R@1 difference to the protocol's reference arm, 95% interval",
                 _table(["Arm − reference", *results["languages"]], rows),
+            ]
+    return parts
+
+
+def _tower_tables(results: Mapping[str, Any], towers: Mapping[str, dict]) -> list[str]:
+    columns = results["languages"] + [group for group, members in results["groups"].items() if members]
+    parts = []
+    for direction in DIRECTIONS:
+        rows = [
+            [f"`{split_key(key)[0]}`: `{split_key(key)[1]}` − `{results['towers'][0]}`",
+             *(_interval_cell(per_language.get(column, {}).get(direction)) for column in columns)]
+            for key, per_language in towers.items()
+        ]  # fmt: skip
+        if rows:
+            parts += [
+                f"## {SHORT_NAMES[direction]} R@1 difference between text towers (same arm, same test queries), 95% "
+                "interval",
+                _table(["Arm: tower − first tower", *columns], rows),
             ]
     return parts
 
@@ -388,6 +418,7 @@ def benchmark_markdown(results: Mapping[str, Any], summary: Mapping[str, dict]) 
     ]
     parts += _recall_tables(results, summary, statistics_["intervals"])
     parts += _interval_tables(results, statistics_["intervals"])
+    parts += _tower_tables(results, statistics_.get("tower_intervals", {}))
     parts += _size_table(results, statistics_["test_sizes"])
     parts += _adapter_table(results, extras_summary)
     parts += _text_tables(results, extras_summary)
@@ -510,7 +541,7 @@ def write_benchmark_outputs(
     results["extras_summary"] = summarize_extras(results.get("extras", {}))
     if ranks_of is not None:
         results["statistics"] = paired_statistics(
-            results["runs"], ranks_of, results["languages"], resamples, results["groups"]
+            results["runs"], ranks_of, results["languages"], resamples, results["groups"], results["towers"][0]
         )
     write_json_atomically(results, output_dir / "results.json")
     markdown_path = write_text_atomically(benchmark_markdown(results, results["summary"]), output_dir / "results.md")

@@ -20,7 +20,9 @@ Per tower and seed (folder `<tower>/seed-<s>/`): the CL2CM cross-lingual teacher
 CUSA teachers are the stage-1 model's vision tower and the cross-lingual teacher's text tower (or the pretrained
 sentence encoder); then each arm trains in its own folder. Every run is resumable and skipped once complete
 (`run_complete.json`); every model is built right after `transformers.set_seed(seed)`, so the same seed gives the same
-numbers. Evaluation is on the `test` split (no model selection happens, so `validation` is unused): recall per
+numbers. Stage 1 (`english-only`, `translate-train`) keeps its best checkpoint on the validation split where its
+steps come from the rows (any dataset but the embedded one, see `TrainingBudget.selection_steps`); nothing else is
+selected. Evaluation is on the `test` split: recall per
 language and direction, every query's rank (`query_ranks.npz`, for the paired bootstrap) and text->text retrieval
 (`text_ranks_<head>.npz`). The budget of each protocol is the preset's (fixed steps on the embedded dataset, steps
 from the number of training rows on any other, see `TrainingBudget`).
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
-from transformers import set_seed
+from transformers import EarlyStoppingCallback, set_seed
 
 from ...adaptation.adapt import adapt_language
 from ...adaptation.adapters import load_language_adapters
@@ -50,7 +52,13 @@ from ...data.splits import select_split
 from ...evaluation.recall import load_query_ranks, multilingual_retrieval_metrics, per_query_ranks, save_query_ranks
 from ...evaluation.retrieval import encode_retrieval_dataset
 from ...evaluation.text_retrieval import CROSS_MODAL, UNI_MODAL, text_retrieval_metrics, text_retrieval_ranks
-from ...training.runs import completed_run_metrics, is_run_complete, mark_run_complete, train_and_evaluate
+from ...training.runs import (
+    completed_run_metrics,
+    is_run_complete,
+    mark_run_complete,
+    run_record,
+    train_and_evaluate,
+)
 from ..stages import EMBEDDED, RecipeContext, prepare_splits
 from .arms import (
     ARMS,
@@ -124,6 +132,7 @@ class SeedRun:
             splits, "bitext", [language for language in languages if language != SOURCE_LANGUAGE]
         )
         self.train = select_split(splits, "train", languages)
+        self.validation = select_split(splits, "validation", languages) if "validation" in splits else None
         self.context = RecipeContext.create(
             settings.towers[tower],
             splits,
@@ -174,12 +183,29 @@ class SeedRun:
             languages = [SOURCE_LANGUAGE] if arm.protocol == ENGLISH_ONLY else None
             train = select_split({"train": self.train}, "train", languages)
         rows = self.english_rows if arm.protocol in (TRANSLATE_TRAIN, ENGLISH_ONLY) else len(train)
-        args = arm_training_arguments(arm, self.context, folder, rows, self.teachers)
-        train_and_evaluate(model, args, processor, train, None, report_title=arm.method)
+        validation = self._selection_split(arm.protocol, train)
+        args = arm_training_arguments(
+            arm, self.context, folder, rows, self.teachers, select_on_validation=validation is not None
+        )
+        selecting = args.load_best_model_at_end  # stage 1 on validation (`TrainingBudget.selection_steps`)
+        patience = self.context.settings.budget.selection_patience
+        callbacks = [EarlyStoppingCallback(early_stopping_patience=patience)] if selecting else None
+        evaluation = validation if selecting else None
+        train_and_evaluate(model, args, processor, train, evaluation, report_title=arm.method, callbacks=callbacks)
         trained, processor = self.context.trained_student(folder)
         metrics = evaluate_into(trained, processor, self.test, folder)
-        mark_run_complete(folder, {"metrics": metrics, "steps": args.max_steps})
+        record = run_record(folder)
+        kept = ("global_step", "best_global_step", "best_metric", "selection_curve")
+        selected = {key: record[key] for key in kept if key in record}
+        mark_run_complete(folder, {"metrics": metrics, "steps": args.max_steps, **selected})
         return metrics
+
+    def _selection_split(self, protocol: str, train: Dataset) -> Dataset | None:
+        """The validation rows stage 1 is selected on: those of the languages it trains on (None without any)."""
+        if protocol not in (TRANSLATE_TRAIN, ENGLISH_ONLY) or self.validation is None:
+            return None
+        rows = select_split({"validation": self.validation}, "validation", list(train.unique(LANGUAGE)))
+        return rows if len(rows) else None
 
     def _run_adapters(self, name: str) -> dict[str, Any]:
         # One adapter per language, each its own resumable run; English goes through the base (adapters off), and
