@@ -157,8 +157,8 @@ _PRETRAINED_RECIPE = replace(
     RECIPE_PRESETS["pretrained"],
     budget=replace(RECIPE_PRESETS["pretrained"].budget, batch_size=64, embedded_steps=_EMBEDDED_STEPS),
 )
-# Tux Paint: the languages with at least 30 test captions among the Joshi classes' extremes (the 53 test stamps;
-# sw, kab and 8 more have under 25, too few to rank 53 images reliably), 5 high- and 7 low-resource.
+# Tux Paint: 12 languages with at least 30 of the 53 test stamps, 5 high- and 7 low-resource, as many as a 2-core
+# machine runs in an hour per seed and tower (sw, kab and 8 more have under 25 test captions: too few to rank on).
 TUXPAINT_LANGUAGES = ("de", "fr", "ru", "ja", "zh-CN", "am", "son", "ff", "gd", "iu", "km", "zu")
 _BOTH_TOWERS = {"scratch": _FULL_RECIPE, "pretrained": _PRETRAINED_RECIPE}
 PRESETS: dict[str, BenchmarkSettings] = {
