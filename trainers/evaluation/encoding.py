@@ -76,6 +76,30 @@ def encode_rows(
     return embeds
 
 
+def encode_column(
+    encode_values: Callable[[list], torch.Tensor],
+    dataset,
+    column: str,
+    indices: list[int] | None = None,
+    batch_size: int = 64,
+    accelerator=None,
+    show_progress: bool = True,
+    description: str = "encoding",
+) -> torch.Tensor:
+    """`encode_rows` over one column: `encode_values` gets each batch's values of `column` (rows `indices`, default
+    all) -> (N, P). Only that column is read from `dataset`."""
+    indices = list(range(len(dataset))) if indices is None else indices
+    return encode_rows(
+        lambda rows: encode_values(rows[column]),
+        dataset.select_columns([column]),
+        indices,
+        batch_size,
+        accelerator,
+        show_progress,
+        description,
+    )
+
+
 def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 

@@ -13,7 +13,7 @@ from torch import nn
 from ..data import schema
 from ..data.languages import DEFAULT_SOURCE_LANGUAGE
 from .encoding import (
-    encode_rows,
+    encode_column,
     evaluation_mode,
     has_uni_text_head,
     image_encoder,
@@ -46,15 +46,7 @@ def encode_queries(
     both = uni_text and has_uni_text_head(model)
     encode = text_heads_encoder(model, processor, max_length) if both else text_encoder(model, processor, max_length)
     with evaluation_mode(model):
-        embeds = encode_rows(
-            lambda rows: encode(rows[column]),
-            dataset.select_columns([column]),
-            list(range(len(dataset))),
-            batch_size,
-            accelerator,
-            show_progress,
-            "queries",
-        )
+        embeds = encode_column(encode, dataset, column, None, batch_size, accelerator, show_progress, "queries")
     return tuple(embeds.chunk(2, dim=-1)) if both else (embeds, None)
 
 
@@ -97,9 +89,10 @@ def encode_retrieval_dataset(
 
     gallery_rows, query_to_gallery = unique_first_indices(gallery_keys)
     with evaluation_mode(model):
-        gallery = encode_rows(
-            lambda rows: encode_gallery_items(rows[gallery_column]),
-            dataset.select_columns([gallery_column]),
+        gallery = encode_column(
+            encode_gallery_items,
+            dataset,
+            gallery_column,
             gallery_rows,
             batch_size,
             accelerator,

@@ -43,7 +43,7 @@ from torch import nn
 
 from ..data.languages import DEFAULT_SOURCE_LANGUAGE, canonical_language_code
 from ..data.schema import IMAGE
-from .encoding import encode_in_batches, encode_rows, evaluation_mode, image_encoder, text_encoder
+from .encoding import encode_column, encode_in_batches, evaluation_mode, image_encoder, text_encoder
 from .recall import MEAN
 
 # CLIP-style English prompts (a few of the 80 CLIP used for ImageNet).
@@ -295,13 +295,8 @@ def evaluate_image_folder(
     labels = _check_classes(class_names_by_language, folder_labels)
     encode_image = image_encoder(model, processor)
     with evaluation_mode(model):
-        images = encode_rows(
-            lambda rows: encode_image(rows[IMAGE]),
-            dataset.select_columns([IMAGE]),
-            list(range(len(dataset))),
-            batch_size,
-            show_progress=show_progress,
-            description="images",
+        images = encode_column(
+            encode_image, dataset, IMAGE, batch_size=batch_size, show_progress=show_progress, description="images"
         )
     targets = torch.tensor([labels.index(folder_labels[label]) for label in dataset[LABEL]])
     accuracy: dict[str, dict[str, float]] = {}

@@ -21,7 +21,7 @@ from torch import nn
 from ..common.files import atomic_directory, check_folder_target
 from ..data.schema import BITEXT, CAPTION, FRAMES, IMAGE, IMAGE_ID, IMAGE_TEXT, LANGUAGE, VIDEO_TEXT, detect_schema
 from ..evaluation.encoding import (
-    encode_rows,
+    encode_column,
     evaluation_mode,
     image_encoder,
     text_encoder,
@@ -132,11 +132,11 @@ def encode_gallery(
     with evaluation_mode(model):
         if kind == "text":
             encode_text = text_encoder(model, processor, max_length)
-            embeds = encode_rows(
-                lambda rows: encode_text(rows[CAPTION]),
-                dataset.select_columns([CAPTION]),
-                list(range(len(dataset))),
-                batch_size,
+            embeds = encode_column(
+                encode_text,
+                dataset,
+                CAPTION,
+                batch_size=batch_size,
                 show_progress=show_progress,
                 description="captions",
             )
@@ -146,9 +146,10 @@ def encode_gallery(
             encoder = video_encoder(model, processor) if schema == VIDEO_TEXT else image_encoder(model, processor)
             image_ids = [str(value) for value in dataset[IMAGE_ID]]
             first_rows, _ = unique_first_indices(image_ids)
-            embeds = encode_rows(
-                lambda rows: encoder(rows[media]),
-                dataset.select_columns([media]),
+            embeds = encode_column(
+                encoder,
+                dataset,
+                media,
                 first_rows,
                 batch_size,
                 show_progress=show_progress,
