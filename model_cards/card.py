@@ -30,6 +30,7 @@ from .eval_results import (
     MODEL_INDEX_DECIMALS,
     check_retrieval_results,
     dataset_splits,
+    publishable_results,
     result_languages,
     retrieval_eval_results,
 )
@@ -200,7 +201,7 @@ def build_model_card(
     _check_kind(kind, base_models, adapter_language)
     if not isinstance(model_name, str) or not model_name:
         raise ValueError("`model_name` must be a non-empty string (the card's title).")
-    results = check_retrieval_results(retrieval_results)
+    results, withheld = publishable_results(check_retrieval_results(retrieval_results))
     described = _evaluations_by_name(evaluations)
     given_splits = dataset_split if isinstance(dataset_split, Mapping) else dict.fromkeys(results, dataset_split)
     splits = dataset_splits(
@@ -279,6 +280,6 @@ def build_model_card(
         framework_versions=list(versions.items()),
         results=tables,
         model_index_decimals=MODEL_INDEX_DECIMALS,
-        limitations=limitations(kind, history, splits, result_languages(results)),
+        limitations=[*withheld, *limitations(kind, history, splits, result_languages(results))],
         citations=collect_citations(all_summaries, citations or ()),
     )

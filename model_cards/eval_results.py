@@ -10,6 +10,10 @@ One `EvalResult` per (dataset, language, direction, k), so every number on the H
 
 The language mean (`"mean"`) and the gaps to the reference language are left out: the Hub recomputes nothing, and a
 reader gets them from the per-language numbers. `retrieval_results_from_eval_results` reads a card's numbers back.
+
+Numbers that say nothing are never published (`publishable_results`): a language the mean left out for having too
+few queries (`sw-KE` with one caption scores image->text 100 by construction), and any measured on a gallery of a
+single item (a one-row test set, a constant `image_id`). The card says which were withheld and why.
 """
 
 from __future__ import annotations
@@ -18,7 +22,16 @@ from collections.abc import Mapping
 
 from huggingface_hub import EvalResult
 
-from ..trainers.evaluation.recall import IMAGE_TO_TEXT, MEAN, RSUM, TEXT_TO_IMAGE
+from ..trainers.evaluation.recall import (
+    AVERAGED,
+    GALLERY,
+    IMAGE_TO_TEXT,
+    LEFT_OUT,
+    MEAN,
+    MIN_GALLERY,
+    RSUM,
+    TEXT_TO_IMAGE,
+)
 
 TASK_TYPES = {
     TEXT_TO_IMAGE: "text-to-image-retrieval",
@@ -71,6 +84,61 @@ def check_retrieval_results(retrieval_results: Mapping[str, Mapping] | None) -> 
     return {str(name): _check_nested(str(name), nested) for name, nested in retrieval_results.items()}
 
 
+def _withheld_reason(language: str, entry: Mapping, mean: Mapping) -> str | None:
+    left_out = mean.get(LEFT_OUT) or {}
+    if language in left_out:
+        return f"{left_out[language]:,} image->text queries, too few for a stable recall (left out of the mean)"
+    gallery = entry.get(GALLERY) or {}
+    small = {direction: size for direction, size in gallery.items() if size < MIN_GALLERY}
+    if small:
+        return f"a gallery of {min(small.values())} item(s), ranked first by construction"
+    return None
+
+
+def publishable_results(retrieval_results: Mapping[str, Mapping]) -> tuple[dict[str, dict], list[str]]:
+    """The numbers a card may publish, and a note per dataset on what was withheld.
+
+    Per dataset, a language is withheld when its numbers were measured on a gallery of fewer than 2 items or when
+    the mean left it out for too few queries (`multilingual_retrieval_metrics` records both). The mean is withheld
+    with any language it averaged; a dataset with nothing left is withheld whole.
+
+    Args:
+        retrieval_results (`Mapping[str, Mapping]`): as `check_retrieval_results` returns them.
+
+    Returns:
+        `tuple`: `{dataset: nested}` without the withheld entries, and the notes (empty when nothing was withheld).
+    """
+    kept: dict[str, dict] = {}
+    notes = []
+    for dataset_name, nested in retrieval_results.items():
+        mean = nested.get(MEAN) or {}
+        reasons = {
+            language: reason
+            for language, entry in nested.items()
+            if language != MEAN and (reason := _withheld_reason(language, entry, mean)) is not None
+        }
+        if not reasons:
+            kept[dataset_name] = dict(nested)
+            continue
+        averaged = mean.get(AVERAGED)
+        drop_mean = averaged is None or any(language in averaged for language in reasons)
+        remaining = {
+            language: entry
+            for language, entry in nested.items()
+            if language not in reasons and not (language == MEAN and drop_mean)
+        }
+        if any(language != MEAN for language in remaining):
+            kept[dataset_name] = remaining
+        listed = "; ".join(f"`{language}` ({reason})" for language, reason in reasons.items())
+        notes.append(
+            f"Not published for `{dataset_name}`: {listed}"
+            + (", and the mean over languages, which averaged them" if drop_mean and MEAN in nested else "")
+            + ("" if dataset_name in kept else "; no number of this dataset is left")
+            + "."
+        )
+    return kept, notes
+
+
 def result_languages(retrieval_results: Mapping[str, Mapping]) -> list[str]:
     """Languages with results in any dataset, in order of first appearance (the `"mean"` entry excluded)."""
     languages = (language for nested in retrieval_results.values() for language in nested if language != MEAN)
@@ -114,9 +182,10 @@ def retrieval_eval_results(
             The split evaluated (e.g. `"test"`), or `{dataset name: split}`; required for every dataset.
 
     Returns:
-        `list[EvalResult]`: recalls in percent, rounded to `MODEL_INDEX_DECIMALS` decimals.
+        `list[EvalResult]`: recalls in percent, rounded to `MODEL_INDEX_DECIMALS` decimals; the numbers
+        `publishable_results` withholds are not among them.
     """
-    results = check_retrieval_results(retrieval_results)
+    results, _ = publishable_results(check_retrieval_results(retrieval_results))
     splits = dataset_splits(results, dataset_split)
     rows = []
     for dataset_name, nested in results.items():

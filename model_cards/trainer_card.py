@@ -43,7 +43,7 @@ _BOOKKEEPING = frozenset(
         "per_device_eval_batch_size", "remove_unused_columns", "metric_for_best_model", "greater_is_better",
         "load_best_model_at_end", "restore_callback_states_from_checkpoint", "ignore_data_skip",
         "batch_eval_metrics", "prediction_loss_only", "label_names", "length_column_name", "accelerator_config",
-        "enable_jit_checkpoint",
+        "enable_jit_checkpoint", "on_run_mismatch",
         # Listed with the losses, not as hyperparameters.
         "losses", "loss_weights",
     }

@@ -141,3 +141,46 @@ def check_same_batch_size(first: torch.Tensor, second: torch.Tensor, first_name:
             f"`return_loss=True` needs paired inputs, but `{first_name}` holds {first.shape[0]} items and "
             f"`{second_name}` {second.shape[0]}: give one {second_name} per {first_name}, or compute only the logits."
         )
+
+
+# Text backbones whose position ids start after the padding id (fairseq style), so `padding_idx + 1` positions are lost.
+_PADDING_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "xmod")
+
+
+def text_length_limit(text_config: PreTrainedConfig) -> int | None:
+    """The longest token sequence the text tower's position embeddings hold, or `None` when it sets no limit."""
+    positions = getattr(text_config, "max_position_embeddings", None)
+    if positions is None or getattr(text_config, "position_embedding_type", "absolute") != "absolute":
+        return None
+    if getattr(text_config, "model_type", None) in _PADDING_OFFSET_POSITIONS:
+        return positions - (getattr(text_config, "pad_token_id", None) or 0) - 1
+    return positions
+
+
+def check_text_tower_fits(
+    text_config: PreTrainedConfig, tokenizer_size: int, max_text_length: int, name: str = "the model"
+) -> None:
+    """
+    Raise a `ValueError` when a tokenizer or a truncation length does not fit a text tower, before a batch reaches
+    it (where they fail as an `IndexError` in the embedding or a tensor-size `RuntimeError` in the position ids).
+
+    Args:
+        text_config (`PreTrainedConfig`): the text tower's config (`vocab_size`, `max_position_embeddings`).
+        tokenizer_size (`int`): `len(tokenizer)`, the largest token id plus one.
+        max_text_length (`int`): the truncation length the texts are tokenized to.
+        name (`str`, *optional*): what the tower belongs to, for the message.
+    """
+    vocab_size = getattr(text_config, "vocab_size", None)
+    if vocab_size is not None and tokenizer_size > vocab_size:
+        raise ValueError(
+            f"The tokenizer has {tokenizer_size} tokens but the text embedding of {name} has {vocab_size} rows: ids "
+            f">= {vocab_size} have no embedding. Use the tokenizer the model was trained with, or a text tower with "
+            f"vocab_size >= {tokenizer_size} (`model.resize_token_embeddings(len(tokenizer))` adds rows)."
+        )
+    limit = text_length_limit(text_config)
+    if limit is not None and max_text_length > limit:
+        raise ValueError(
+            f"max_text_length {max_text_length} is longer than the {limit} positions the text tower of {name} holds "
+            f"(max_position_embeddings={text_config.max_position_embeddings}): set max_text_length <= {limit}, or "
+            "build the tower with more max_position_embeddings."
+        )

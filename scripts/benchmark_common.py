@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: run a measurement in a fresh forked process, read its peak memory."""
+"""Helpers shared by the benchmark scripts: run a measurement in a fresh forked process (or in this one, on a GPU),
+read its peak memory (CPU resident set or CUDA allocations), time a function (waiting for the GPU)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,56 @@ def peak_increase_mib(rss_before_kib: int | None) -> float | None:
     return (read_status_kib("VmHWM") - rss_before_kib) / 1024
 
 
+def is_cuda(device: str) -> bool:
+    return str(device).startswith("cuda")
+
+
+def synchronizer(device: str) -> Callable[[], None]:
+    """A function that waits for `device`'s queued work (CUDA kernels run asynchronously); a no-op on the CPU."""
+    if not is_cuda(device):
+        return lambda: None
+    import torch
+
+    return torch.cuda.synchronize
+
+
+def peak_memory_meter(device: str = "cpu") -> Callable[[], float | None]:
+    """Starts a peak-memory measurement on `device` now; the function returned reads it in MiB: on CUDA the peak of
+    `torch.cuda.max_memory_allocated` since now (stats reset here), on the CPU how far the peak resident set size
+    rose above the current one (`None` without /proc)."""
+    if is_cuda(device):
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        return lambda: torch.cuda.max_memory_allocated() / (1 << 20)
+    before = reset_peak_memory()
+    return lambda: peak_increase_mib(before)
+
+
+class _Sent:
+    """The `connection` of a measurement run in this process: keeps what it sends."""
+
+    def __init__(self) -> None:
+        self.value = None
+
+    def send(self, value) -> None:
+        self.value = value
+
+    def close(self) -> None:
+        pass
+
+
+def run_measurement(target: Callable, config: dict, in_process: bool = False) -> dict:
+    """`target(config, connection)` in a forked child ([`run_in_fork`]), or with `in_process` here (CUDA, which a
+    forked child of a process that used it cannot initialise again); returns what it sent."""
+    if not in_process:
+        return run_in_fork(target, config)
+    sent = _Sent()
+    target(config, sent)
+    return sent.value
+
+
 def run_in_fork(target: Callable, config: dict) -> dict:
     """Runs `target(config, connection)` in a forked child and returns what it sent: every measurement starts from
     the same memory state, free of the allocator caches of earlier ones."""
@@ -51,13 +102,18 @@ def run_in_fork(target: Callable, config: dict) -> dict:
     return result
 
 
-def median_seconds(function: Callable[[], object], warmup: int, repeats: int) -> float:
-    """Median wall time of `function()` over `repeats` runs, after `warmup` untimed runs."""
+def median_seconds(
+    function: Callable[[], object], warmup: int, repeats: int, synchronize: Callable[[], None] = lambda: None
+) -> float:
+    """Median wall time of `function()` over `repeats` runs, after `warmup` untimed runs; `synchronize` (see
+    [`synchronizer`]) runs before and inside each timing so that queued GPU work is counted."""
     for _ in range(warmup):
         function()
     timings = []
     for _ in range(repeats):
+        synchronize()
         start = time.perf_counter()
         function()
+        synchronize()
         timings.append(time.perf_counter() - start)
     return statistics.median(timings)

@@ -1,30 +1,35 @@
-"""Training-step cost of each loss configuration relative to `contrastive` alone, and of the OT loss on its own.
+"""Training-step cost of each loss configuration relative to `contrastive` alone, with the teachers run online and
+read from the teacher cache, and of the OT loss on its own.
 
     python scripts/benchmark_efficiency.py --output benchmark_efficiency.json
-    python scripts/benchmark_efficiency.py --skip-ot      # only the step-time part
+    python scripts/benchmark_efficiency.py --skip-ot                      # only the step-time part
+    python scripts/benchmark_efficiency.py --skip-ot --teacher-cache off  # teachers online only (on: cached only)
 
 Part 1 (this script): one `DistillationTrainer.training_step` (forward of student and frozen teachers, losses,
 backward) on the demo-sized student (64 px CLIP vision + BERT text, hidden 128, 3 layers each, batch 64 by default)
 with real teachers of the same size, for each loss configuration. Median of `--repeats` steps after `--warmup`, each
 configuration in its own forked process (peak resident memory rise measured there, Linux VmHWM). Ratios are to
-`contrastive` in the same run.
+`contrastive` in the same run. `--teacher-cache both` (default) measures every teacher-using configuration twice:
+teachers online (`DistillationArguments(teacher_cache="off")`) and cached (`"on"`: the teachers' outputs computed once
+into Arrow files, their build time and size reported); `contrastive` has no teacher and runs once.
 
 Part 2: `scripts/benchmark_ot.py` (the OT loss alone, POT's batched solver vs a per-pair loop, batch 32/128 x
 16/32/64 tokens), run with the same thread setting unless `--skip-ot`.
+
+`scripts/benchmark_gpu.py` runs the same measurement (`run_configurations`) on a GPU at ViT-B/32 size.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import runpy
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
-from benchmark_common import peak_increase_mib, reset_peak_memory, run_in_fork
+from benchmark_common import median_seconds, peak_memory_meter, run_measurement, synchronizer
 
 ALL_BUT_SIGMOID = "every registered loss but sigmoid"
 CONFIGURATIONS = {
@@ -38,27 +43,40 @@ CONFIGURATIONS = {
     # Every registered loss but `sigmoid` (the alternative to `contrastive`), resolved in the measuring process.
     "all six": ALL_BUT_SIGMOID,
 }
+TEACHER_CACHE_CHOICES = {"on": ("on",), "off": ("off",), "both": ("off", "on")}
+CACHE_LABELS = {"off": "online", "on": "cached"}
 
 
-def _build(config: dict):
-    """The student, its processor, saved teachers and a training batch, all deterministic."""
+def demo_shape() -> dict:
+    """The demo student's `ModelArguments` size fields (vision_config, text_config, projection_dim)."""
+    from babelclip.trainers.recipes.demo import PRESETS
+    from babelclip.trainers.recipes.presets import architecture
+
+    return architecture(PRESETS["full"].model)
+
+
+def build_models(config: dict):
+    """The student (size `config["shape"]`, vocabulary `config["vocab_size"]`, by default the demo's), its processor,
+    teachers of the same size saved in `config["workdir"]` and `config["batch"]` training rows, all deterministic."""
     import torch
     from transformers import BertModel, CLIPVisionModel
 
     from babelclip.trainers.data import build_embedded_dataset
     from babelclip.trainers.data.splits import text_corpus
+    from babelclip.trainers.recipes.arguments import ModelArguments
     from babelclip.trainers.recipes.builders import build_cross_lingual_teacher, build_student
-    from babelclip.trainers.recipes.demo import PRESETS, demo_model_arguments
+    from babelclip.trainers.recipes.demo import PRESETS
     from babelclip.trainers.tokenization import train_wordpiece_tokenizer
 
-    settings = PRESETS["full"]
     data = build_embedded_dataset(
         num_train_images=config["batch"] * 2, num_validation_images=1, num_test_images=1, num_bitext_pairs=64
     )
     workdir = Path(config["workdir"])
-    tokenizer = train_wordpiece_tokenizer(text_corpus(dict(data), ["train", "bitext"]), vocab_size=settings.vocab_size)
+    vocab_size = config.get("vocab_size") or PRESETS["full"].model.vocab_size
+    tokenizer = train_wordpiece_tokenizer(text_corpus(dict(data), ["train", "bitext"]), vocab_size=vocab_size)
     tokenizer.save_pretrained(workdir / "tokenizer")
-    model_args = demo_model_arguments(settings, workdir / "tokenizer", uni_modal_heads=True)
+    shape = config.get("shape") or demo_shape()
+    model_args = ModelArguments(**shape, uni_modal_heads=True, tokenizer_name_or_path=str(workdir / "tokenizer"))
     torch.manual_seed(0)
     student, processor = build_student(model_args, tokenizer)
     teacher = build_cross_lingual_teacher(model_args, tokenizer)
@@ -77,47 +95,131 @@ def _losses(names: list[str] | str) -> list[str]:
     return [name for name in available_losses() if name != "sigmoid"] if names == ALL_BUT_SIGMOID else names
 
 
-def _measure(config: dict, connection) -> None:
-    import torch
+def _cache_summary(records) -> dict | None:
+    """The teacher cache of one configuration, summed over its teachers (`None` when the teachers ran online)."""
+    if not records:
+        return None
+    return {
+        "teachers": [record.teacher for record in records],
+        "built": all(record.built for record in records),
+        "build_seconds": sum(record.build_seconds or 0.0 for record in records),
+        "disk_mib": sum(record.disk_mib for record in records),
+        "memory_mib": sum(record.memory_mib for record in records),
+        "rows": records[0].rows,
+    }
 
+
+def measure_step(config: dict, student, processor, rows) -> dict:
+    """Times `DistillationTrainer.training_step` for one configuration (`losses`, `ot_grad`, `teacher_cache`, on
+    `device` with `bf16`) on the rows of `build_models`; the teachers are read from `config["model_dir"]`."""
     from babelclip.trainers import DistillationArguments, DistillationTrainer
 
-    torch.set_num_threads(config["threads"])
-    student, processor, rows = _build(config)
-    workdir = Path(config["workdir"])
+    device, models = config.get("device", "cpu"), Path(config.get("model_dir", config["workdir"]))
     args = DistillationArguments(
-        output_dir=str(workdir / "run"),
+        output_dir=str(Path(config["workdir"]) / "run"),
         losses=_losses(config["losses"]),
         ot_grad=config["ot_grad"],
-        cross_lingual_teacher_path=str(workdir / "cross_lingual"),
-        image_teacher_path=str(workdir / "image"),
-        text_teacher_path=str(workdir / "text"),
+        cross_lingual_teacher_path=str(models / "cross_lingual"),
+        image_teacher_path=str(models / "image"),
+        text_teacher_path=str(models / "text"),
         per_device_train_batch_size=config["batch"],
+        teacher_cache=config["teacher_cache"],
+        teacher_cache_dir=str(Path(config["workdir"]) / "teacher_cache"),  # built afresh: its build time counts
+        bf16=config.get("bf16", False),
         report_to="none",
-        use_cpu=True,
+        use_cpu=device == "cpu",
         disable_tqdm=True,
     )
     trainer = DistillationTrainer(model=student, args=args, train_dataset=rows, processing_class=processor)
-    batch = trainer._prepare_inputs(trainer.data_collator([rows[i] for i in range(len(rows))]))
+    source = rows if trainer.teacher_cache_dataset is None else trainer.teacher_cache_dataset
+    batch = trainer._prepare_inputs(trainer.data_collator([source[i] for i in range(len(source))]))
     student.train()
     trainer.current_gradient_accumulation_steps = 1  # set by the training loop, which we bypass to time one step
     for _ in range(config["warmup"]):
         trainer.training_step(student, batch)
-    before = reset_peak_memory()
-    times = []
-    for _ in range(config["repeats"]):
-        start = time.perf_counter()
-        trainer.training_step(student, batch)
-        times.append(time.perf_counter() - start)
-    connection.send({"step_ms": 1000 * statistics.median(times), "peak_mib": peak_increase_mib(before)})
+    read_peak = peak_memory_meter(device)
+    seconds = median_seconds(lambda: trainer.training_step(student, batch), 0, config["repeats"], synchronizer(device))
+    return {
+        "step_ms": 1000 * seconds,
+        "images_per_s": config["batch"] / seconds,
+        "peak_mib": read_peak(),
+        "teacher_cache": _cache_summary(trainer.teacher_cache_records),
+    }
+
+
+def _measure_alone(config: dict, connection) -> None:
+    """A forked child: builds its own models, measures one configuration."""
+    import datasets
+    import torch
+
+    datasets.disable_progress_bars()
+    torch.set_num_threads(config["threads"])
+    connection.send(measure_step(config, *build_models(config)))
     connection.close()
 
 
-def markdown_table(rows: list[dict]) -> str:
-    lines = ["| configuration | step (ms) | x contrastive | peak memory rise (MiB) |", "|---|---:|---:|---:|"]
+def configurations(teacher_cache: str = "both") -> list[dict]:
+    """Each configuration to measure: `name`, `losses`, `ot_grad` and `teacher_cache` ("off" / "on"; contrastive,
+    without a teacher, once with "off")."""
+    modes = TEACHER_CACHE_CHOICES[teacher_cache]
+    chosen = []
+    for name, losses in CONFIGURATIONS.items():
+        ot_grad = "autodiff" if "autodiff" in name else "envelope"
+        for mode in ("off",) if name == "contrastive" else modes:
+            label = name if name == "contrastive" else f"{name}, {CACHE_LABELS[mode]}"
+            chosen.append({"name": label, "losses": losses, "ot_grad": ot_grad, "teacher_cache": mode})
+    return chosen
+
+
+def run_configurations(settings: dict, teacher_cache: str = "both", in_process: bool = False) -> list[dict]:
+    """Measures every configuration with `settings` (batch, warmup, repeats, threads, vocab_size, shape, device,
+    bf16): each in a forked process that builds its own models, or with `in_process` (a GPU) all in this process
+    on models built once (the student copied afresh for each). Adds `ratio` (step time over contrastive's)."""
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        shared = {**settings, "workdir": str(Path(workdir) / "models")}
+        built = build_models(shared) if in_process else None
+        for index, chosen in enumerate(configurations(teacher_cache)):
+            config = {**settings, **chosen, "workdir": str(Path(workdir) / str(index))}
+            if in_process:
+                student, processor, data = built
+                config["model_dir"] = shared["workdir"]
+                result = measure_step(config, copy.deepcopy(student), processor, data)
+                _release_device_memory()
+            else:
+                result = run_measurement(_measure_alone, config)
+            rows.append({"configuration": chosen["name"], "teacher_cache": chosen["teacher_cache"], **result})
+            print(f"{chosen['name']}: {result['step_ms']:.0f} ms", flush=True)
+    baseline = rows[0]["step_ms"]
+    for row in rows:
+        row["ratio"] = row["step_ms"] / baseline
+    return rows
+
+
+def _release_device_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def markdown_table(rows: list[dict], memory_header: str = "peak memory rise (MiB)") -> str:
+    lines = [
+        f"| configuration | step (ms) | x contrastive | images/s | {memory_header} | cache build (s) | cache (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in rows:
         memory = "n/a" if row["peak_mib"] is None else f"{row['peak_mib']:.0f}"
-        lines.append(f"| {row['configuration']} | {row['step_ms']:.0f} | {row['ratio']:.2f}x | {memory} |")
+        cache = row["teacher_cache"]
+        built = "-" if cache is None else f"{cache['build_seconds']:.1f}"
+        size = "-" if cache is None else f"{cache['disk_mib']:.2f}"
+        lines.append(
+            f"| {row['configuration']} | {row['step_ms']:.0f} | {row['ratio']:.2f}x | {row['images_per_s']:.1f} | "
+            f"{memory} | {built} | {size} |"
+        )
     return "\n".join(lines)
 
 
@@ -127,28 +229,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--teacher-cache",
+        choices=sorted(TEACHER_CACHE_CHOICES),
+        default="both",
+        help="Teachers online (off), read from the teacher cache (on), or each configuration both ways (both).",
+    )
     parser.add_argument("--skip-ot", action="store_true", help="Do not run scripts/benchmark_ot.py afterwards.")
     parser.add_argument("--output", type=Path, default=Path("benchmark_efficiency.json"))
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-    rows = []
-    with tempfile.TemporaryDirectory() as workdir:
-        for name, losses in CONFIGURATIONS.items():
-            config = {
-                "losses": losses,
-                "ot_grad": "autodiff" if "autodiff" in name else "envelope",
-                "batch": args.batch,
-                "warmup": args.warmup,
-                "repeats": args.repeats,
-                "threads": args.threads,
-                "workdir": str(Path(workdir) / str(len(rows))),
-            }
-            rows.append({"configuration": name, **run_in_fork(_measure, config)})
-            print(f"{name}: {rows[-1]['step_ms']:.0f} ms", flush=True)
-    baseline = rows[0]["step_ms"]
-    for row in rows:
-        row["ratio"] = row["step_ms"] / baseline
+    settings = {"batch": args.batch, "warmup": args.warmup, "repeats": args.repeats, "threads": args.threads}
+    rows = run_configurations(settings, args.teacher_cache)
     table = markdown_table(rows)
     print(table)
     result = {"settings": vars(args) | {"output": str(args.output)}, "step_time": rows, "step_time_table": table}

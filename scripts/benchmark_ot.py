@@ -29,19 +29,21 @@ import time
 import warnings
 from pathlib import Path
 
-from benchmark_common import peak_increase_mib, reset_peak_memory, run_in_fork
+from benchmark_common import peak_memory_meter, run_measurement, synchronizer
 
 METHODS = ("batched-autodiff", "batched-envelope", "per-pair-loop")
 
 
-def _make_inputs(batch: int, tokens: int, dim: int, seed: int):
+def _make_inputs(batch: int, tokens: int, dim: int, seed: int, device: str = "cpu", dtype: str = "float32"):
+    """Teacher and student tokens (drawn on the CPU, the same for every device), on `device` in `dtype`."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
     teacher = torch.randn(batch, tokens, dim, generator=generator)
     permutation = torch.randperm(tokens, generator=generator)
     student = teacher[:, permutation] + 0.5 * torch.randn(batch, tokens, dim, generator=generator)
-    return teacher, student.requires_grad_()
+    to = {"device": device, "dtype": getattr(torch, dtype)}
+    return teacher.to(**to), student.to(**to).requires_grad_()
 
 
 def _loss_function(method: str, epsilon: float, max_iter: int, tol: float):
@@ -79,30 +81,37 @@ def _measure(config: dict, connection) -> None:
     # With --tol 0 POT warns on every call that Sinkhorn "did not converge": expected, it ran --max-iter iterations.
     warnings.filterwarnings("ignore", message="Sinkhorn did not converge")
     torch.set_num_threads(config["threads"])
+    device, dtype = config.get("device", "cpu"), config.get("dtype", "float32")
+    synchronize = synchronizer(device)
     loss_fn = _loss_function(config["method"], config["epsilon"], config["max_iter"], config["tol"])
     # First calls run lazy initialisation (POT backends, autograd); keep it out of the memory figure.
-    tiny_teacher, tiny_student = _make_inputs(1, 2, config["dim"], config["seed"])
+    tiny_teacher, tiny_student = _make_inputs(1, 2, config["dim"], config["seed"], device, dtype)
     loss_fn(tiny_teacher, tiny_student).backward()
-    teacher, student = _make_inputs(config["batch"], config["tokens"], config["dim"], config["seed"])
+    teacher, student = _make_inputs(config["batch"], config["tokens"], config["dim"], config["seed"], device, dtype)
 
-    before = reset_peak_memory()
+    read_peak = peak_memory_meter(device)
     loss_fn(teacher, student).backward()
-    peak_mib = peak_increase_mib(before)
+    synchronize()
+    peak_mib = read_peak()
 
     times, value = [], None
     for _ in range(config["repeats"]):
         student.grad = None
+        synchronize()
         start = time.perf_counter()
         loss = loss_fn(teacher, student)
         loss.backward()
+        synchronize()
         times.append(time.perf_counter() - start)
         value = loss.item()
     connection.send({"time_ms": 1000 * statistics.median(times), "peak_mib": peak_mib, "loss": value})
     connection.close()
 
 
-def run_one(config: dict) -> dict:
-    return run_in_fork(_measure, config)
+def run_one(config: dict, in_process: bool = False) -> dict:
+    """One measurement (`method`, `batch`, `tokens`, `dim`, `epsilon`, `max_iter`, `tol`, `repeats`, `threads`,
+    `seed`, optionally `device` and `dtype`): in a forked process, or with `in_process` here (CUDA)."""
+    return run_measurement(_measure, config, in_process)
 
 
 def markdown_table(rows: list[dict]) -> str:

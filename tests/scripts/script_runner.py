@@ -33,6 +33,24 @@ def offline_env() -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "MPLBACKEND": "Agg"}
 
 
+def launch_two_processes(script: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`script args` in two real CPU processes (gloo) through `accelerate launch` and the repo's 2-process config."""
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(SCRIPTS / "accelerate_configs" / "ddp_2proc_cpu.yaml"),
+        "--main_process_port",
+        str(free_port()),
+        str(script),
+        *args,
+    ]
+    result = subprocess.run(command, env=env or offline_env(), capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return result
+
+
 def run_script(name: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     result = subprocess.run(
         script_command(name, *args), env=offline_env(), capture_output=True, text=True, timeout=timeout, cwd=ROOT

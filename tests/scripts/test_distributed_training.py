@@ -5,31 +5,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.scripts.script_runner import ROOT, SCRIPTS, free_port, offline_env, run_script
+from tests.scripts.script_runner import SCRIPTS, launch_two_processes, run_script
 from tests.scripts.test_training_scripts import write_config
 
 
 def _launch_two_processes(*args: str) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(SCRIPTS / "accelerate_configs" / "ddp_2proc_cpu.yaml"),
-        "--main_process_port",
-        str(free_port()),
-        str(SCRIPTS / "train_student.py"),
-        *args,
-    ]
-    result = subprocess.run(command, env=offline_env(), capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return result
+    return launch_two_processes(SCRIPTS / "train_student.py", *args)
 
 
 @pytest.mark.slow

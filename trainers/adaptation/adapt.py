@@ -40,13 +40,13 @@ from ..training.arguments import DistillationArguments
 from ..training.runs import last_complete_checkpoint
 from ..training.teachers import Teachers, load_teachers
 from ..training.trainer import DistillationTrainer, LossComposer
+from .adapters import REPORT_NAME, base_model_fingerprint
 from .lora import language_lora_config, language_token_ids, trainable_parameter_count
 
 logger = logging.getLogger(__name__)
 
 ADAPTATION_LOSSES = ("embedding_mse", "optimal_transport", "relational_kd", "contrastive")
 DEFAULT_ADAPTATION_LOSSES = ("embedding_mse", "optimal_transport")
-REPORT_NAME = "adaptation.json"
 
 
 # The training settings of an adapter unless the caller says otherwise (`babelclip adapt` starts from them too).
@@ -104,7 +104,8 @@ def adapt_language(
     `language`; train it with [`DistillationTrainer`] on the language's bitext, the frozen English side of the same
     checkpoint encoding the sources; save the adapter (weights, config, `adaptation.json`) to
     `output_dir/<language>`. Trainer checkpoints go to `output_dir/checkpoint-*`; with `resume=True` a rerun
-    continues from the last one.
+    continues from the last one. `adaptation.json` records the base's [`base_model_fingerprint`]: loading the adapter
+    on another base is refused ([`check_adapter_base`]).
 
     Args:
         base_model_path (`str` or `os.PathLike`): a saved `CrossModalStudentModel` (with its processor).
@@ -160,6 +161,7 @@ def adapt_language(
     logger.info(format_coverage(coverage, language))
 
     base = AutoModel.from_pretrained(base_model_path)
+    base_fingerprint = base_model_fingerprint(base)  # before peft injects LoRA layers into `base` (in place)
     if teachers is None:
         # Before peft injects LoRA layers into `base` (in place): the source teacher is a plain frozen copy of it.
         teachers = load_teachers(args, base, LossComposer(args).required_fields, bitext_training=True)
@@ -182,6 +184,7 @@ def adapt_language(
     report = {
         "language": language,
         "base_model": str(base_model_path),
+        "base_model_fingerprint": base_fingerprint,  # checked when the adapter is loaded (`check_adapter_base`)
         "losses": list(args.losses),
         "loss_weights": list(args.loss_weights),
         "max_steps": args.max_steps,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 
@@ -10,12 +11,22 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel
 
 from ... import modeling  # noqa: F401  (registers the babelclip classes with the Auto classes)
+from ..common.model_provenance import (  # noqa: F401  (re-exported: adaptation's public names)
+    REPORT_NAME,
+    base_model_fingerprint,
+    check_adapter_base,
+    model_name,
+    recorded_base_fingerprint,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def load_language_adapters(
     base_model: str | os.PathLike | PreTrainedModel,
     adapters: Mapping[str, str | os.PathLike],
     active: str | None = None,
+    allow_base_mismatch: bool = False,
 ) -> PeftModel:
     """Several language adapters on one base model, ready to switch with `set_adapter(language)`.
 
@@ -23,6 +34,8 @@ def load_language_adapters(
         base_model (`str`, `os.PathLike` or `PreTrainedModel`): the student (a path is loaded with `AutoModel`).
         adapters (`Mapping[str, str | os.PathLike]`): adapter folders by language (= adapter name).
         active (`str`, *optional*): the adapter to activate; defaults to the first of `adapters`.
+        allow_base_mismatch (`bool`, *optional*, defaults to `False`): load adapters trained on another base anyway
+            (see [`check_adapter_base`]); by default that is a `ValueError`.
 
     Returns:
         `peft.PeftModel` in eval mode; `model.disable_adapter()` (a context manager) gives the base model back.
@@ -34,6 +47,9 @@ def load_language_adapters(
         raise ValueError(f"`active={active!r}` is not one of the adapters {list(adapters)}.")
     if not isinstance(base_model, nn.Module):
         base_model = AutoModel.from_pretrained(base_model)
+    fingerprint = base_model_fingerprint(base_model)  # before peft wraps the base in place
+    for path in adapters.values():
+        check_adapter_base(base_model, path, allow_base_mismatch, fingerprint)
     (first, first_path), *rest = adapters.items()
     model = PeftModel.from_pretrained(base_model, str(first_path), adapter_name=first)
     for name, path in rest:

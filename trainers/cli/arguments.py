@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..common.values import require_positive
 from ..data.languages import DEFAULT_SOURCE_LANGUAGE
 
 
@@ -28,6 +29,10 @@ class EvaluationArguments:
     )
     title: str | None = field(default=None, metadata={"help": "Report title (default: the model path)."})
 
+    def __post_init__(self) -> None:
+        require_positive({"batch_size": self.batch_size, "max_text_length": self.max_text_length})
+        require_positive({"max_samples": self.max_samples}, unset="all rows")
+
 
 @dataclass
 class ClassifyArguments:
@@ -49,6 +54,9 @@ class ClassifyArguments:
         default=DEFAULT_SOURCE_LANGUAGE, metadata={"help": "Languages without templates use this one's."}
     )
     device: str | None = field(default=None, metadata={"help": "Torch device (default: cuda if available, else cpu)."})
+
+    def __post_init__(self) -> None:
+        require_positive({"batch_size": self.batch_size, "max_text_length": self.max_text_length})
 
 
 @dataclass
@@ -95,6 +103,12 @@ class SearchEncodeArguments:
     max_length: int = field(default=64, metadata={"help": "Tokenizer truncation (text galleries)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing gallery folder."})
     device: str | None = field(default=None, metadata={"help": "Torch device (default: cuda if available, else cpu)."})
+    allow_model_mismatch: bool = field(
+        default=False, metadata={"help": "Load an --adapter trained on another base anyway (a warning, not an error)."}
+    )
+
+    def __post_init__(self) -> None:
+        require_positive({"batch_size": self.batch_size, "max_length": self.max_length})
 
 
 @dataclass
@@ -137,6 +151,14 @@ class SearchQueryArguments:
     max_length: int = field(default=64, metadata={"help": "Tokenizer truncation."})
     device: str | None = field(default=None, metadata={"help": "Torch device (default: cuda if available, else cpu)."})
     json: bool = field(default=False, metadata={"help": "Print JSON instead of a table."})
+    allow_model_mismatch: bool = field(
+        default=False,
+        metadata={"help": "Search a gallery encoded by another model, or load an --adapter trained on another base, "
+                  "anyway (a warning, not an error)."},
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        require_positive({"k": self.k, "batch_size": self.batch_size, "max_length": self.max_length})
 
 
 @dataclass
@@ -182,6 +204,11 @@ class DemoArguments:
         default=None,
         metadata={"help": 'Overrides of the preset, a JSON/YAML mapping: \'{"budget": {"learning_rate": 5e-4}}\'.'},
     )
+    on_run_mismatch: str = field(
+        default="error",
+        metadata={"help": "When output_dir holds a demo with other settings: 'error' (list them) or 'restart' "
+                  "(delete it first)."},
+    )  # fmt: skip
 
 
 @dataclass
@@ -200,3 +227,8 @@ class BenchmarkArguments:
         metadata={"help": 'Overrides of the preset, a JSON/YAML mapping: \'{"languages": ["en", "sw"]}\'.'},
     )
     arms: list[str] | None = field(default=None, metadata={"help": "Run only these arms (default: all)."})
+    on_run_mismatch: str = field(
+        default="error",
+        metadata={"help": "When output_dir holds a benchmark with another dataset or settings: 'error' (list "
+                  "them) or 'restart' (delete it first)."},
+    )  # fmt: skip

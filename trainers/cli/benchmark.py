@@ -25,7 +25,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     unknown = [arm for arm in args.arms or () if arm not in ARMS]
     if unknown:
         raise ValueError(f"Unknown arms {unknown}; choose among {list(ARMS)}.")
-    results = run_benchmark(args.dataset, args.output_dir, args.seeds, settings, args.arms)
+    results = run_benchmark(
+        args.dataset, args.output_dir, args.seeds, settings, args.arms, on_run_mismatch=args.on_run_mismatch
+    )
     print(Path(results["outputs"][1]).read_text(encoding="utf-8"))
     print(json.dumps({"outputs": results["outputs"], "wall_time_s": results["wall_time_s"]}))
     return results

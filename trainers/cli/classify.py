@@ -17,6 +17,7 @@ import torch
 from ..checkpoints import load_model_and_processor
 from ..common.logs import progress_bars_enabled
 from ..data.languages import canonical_language_code
+from ..evaluation.encoding import is_writing_process, launched_accelerator
 from ..evaluation.zero_shot import evaluate_image_folder, load_class_names, save_zero_shot_results, zero_shot_markdown
 from .arguments import ClassifyArguments
 from .parser import parse_config
@@ -38,7 +39,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     class_names, templates = load_class_names(args.classes)
     class_names = _selected(class_names, args.languages, args.classes)
     model, processor = load_model_and_processor(args.model, args.adapter)
-    model = model.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    # Under `accelerate launch`, each process encodes its shard of the images on its own device.
+    accelerator = launched_accelerator(args.device)
+    device = accelerator.device if accelerator is not None else args.device
+    model = model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     results = evaluate_image_folder(
         model,
         processor,
@@ -51,9 +55,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         max_length=args.max_text_length,
         source_language=args.source_language,
         show_progress=progress_bars_enabled(),
+        accelerator=accelerator,
     )
     title = f"Zero-shot classification: {args.model} on {args.folder}"
-    if args.output_dir is not None:
-        save_zero_shot_results(results, args.output_dir, title)
-    print(zero_shot_markdown(results, title))
+    if is_writing_process(accelerator):
+        if args.output_dir is not None:
+            save_zero_shot_results(results, args.output_dir, title)
+        print(zero_shot_markdown(results, title))
     return results

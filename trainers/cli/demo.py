@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         settings = recipe_settings(args.preset, settings_overrides(args.settings), PRESETS)
     except ValueError as error:
         raise ValueError(f"--preset {args.preset!r} is not a demo preset ({sorted(PRESETS)}): {error}") from error
-    result = run_demo(args.output_dir, settings)
+    result = run_demo(args.output_dir, settings, args.on_run_mismatch)
     print(Path(result["report"]).read_text())
     print(summarize(result))
     return result

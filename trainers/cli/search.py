@@ -14,8 +14,13 @@
     babelclip search query ... --index faiss-hnsw --ef_search 128
     # a language the base model never saw with images: queries through its LoRA adapter (`babelclip adapt`)
     babelclip search query --model path/to/student --adapter path/to/adapter-yo --gallery gallery/ --text "..."
+    # a large gallery on several GPUs (or CPU processes): each process encodes its shard, the main one writes it
+    accelerate launch --num_processes 4 -m babelclip.trainers.cli search encode --model ... --output gallery/
 
 Everything runs offline: the model and the processor are read from `--model` (a folder written by `save_pretrained`).
+A gallery records the model that encoded it, an adapter the base it was trained on: `query` with another model, or
+an adapter on another base, stops with a message (`--allow_model_mismatch` goes ahead with a warning). Empty or
+blank `--text` queries are refused.
 
 Results are one per image (`--no_unique_images` turns it off): an image gallery has one row per image already; in a
 caption gallery an image's captions (its translations, or identical captions) would otherwise fill several ranks, so
@@ -35,6 +40,7 @@ import torch
 from ..checkpoints import load_model_and_processor
 from ..common.logs import progress_bars_enabled
 from ..data.loaders import load_retrieval_dataset
+from ..evaluation.encoding import is_writing_process, launched_accelerator
 from ..search import GallerySearcher, encode_gallery, encode_images, encode_texts
 from .arguments import SearchEncodeArguments, SearchIndexArguments, SearchQueryArguments
 from .parser import parse_config
@@ -43,22 +49,31 @@ RESULT_CAPTION_WIDTH = 70
 SUBCOMMANDS = {"encode": SearchEncodeArguments, "query": SearchQueryArguments}
 
 
-def _load_model(args: SearchEncodeArguments | SearchQueryArguments):
-    model, processor = load_model_and_processor(args.model, args.adapter)
+def _load_model(args: SearchEncodeArguments | SearchQueryArguments, accelerator=None):
+    model, processor = load_model_and_processor(args.model, args.adapter, args.allow_model_mismatch)
+    if accelerator is not None:
+        return model.to(accelerator.device), processor
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device), processor
 
 
-def _searcher(gallery, index_args: SearchIndexArguments) -> GallerySearcher:
+def _searcher(gallery, index_args: SearchIndexArguments, allow_model_mismatch: bool = False) -> GallerySearcher:
     # Logs whether a FAISS index was built (and saved) or read back (babelclip.trainers.search.persistence).
     return GallerySearcher(
-        gallery, index=index_args.index, save_index=not index_args.no_save_index, **index_args.index_options()
+        gallery,
+        index=index_args.index,
+        save_index=not index_args.no_save_index,
+        allow_model_mismatch=allow_model_mismatch,
+        **index_args.index_options(),
     )
 
 
-def _encode(args: SearchEncodeArguments, index_args: SearchIndexArguments) -> dict:
+def _encode(args: SearchEncodeArguments, index_args: SearchIndexArguments) -> dict | None:
+    """Encodes and saves the gallery (and its index); the summary, or `None` on the processes of a multi-process
+    launch that do not write (each encodes its shard; the main process writes)."""
+    accelerator = launched_accelerator(args.device)  # None in one process
     dataset = load_retrieval_dataset(args.dataset, split=args.split, layout=args.layout)
-    model, processor = _load_model(args)
+    model, processor = _load_model(args, accelerator)
     gallery = encode_gallery(
         model,
         processor,
@@ -69,7 +84,10 @@ def _encode(args: SearchEncodeArguments, index_args: SearchIndexArguments) -> di
         max_length=args.max_length,
         overwrite=args.overwrite,
         show_progress=progress_bars_enabled(),
+        accelerator=accelerator,
     )
+    if not is_writing_process(accelerator):
+        return None
     summary = {"gallery": str(Path(args.output).resolve()), "kind": args.kind, "rows": len(gallery)}
     if index_args.index != "exact":
         summary["index"] = str(_searcher(args.output, index_args).index_path)
@@ -96,8 +114,9 @@ def _query(args: SearchQueryArguments, index_args: SearchIndexArguments) -> list
         raise ValueError("Nothing to search for: pass at least one --text or --image query.")
     if args.k < 1:
         raise ValueError(f"-k must be a positive integer, got {args.k}.")
-    searcher = _searcher(args.gallery, index_args)
+    searcher = _searcher(args.gallery, index_args, args.allow_model_mismatch)
     model, processor = _load_model(args)
+    searcher.check_model(model)  # the gallery's model, before any query is encoded
     embeddings, queries = [], []
     if args.text:
         embeddings.append(encode_texts(model, processor, args.text, args.batch_size, args.max_length))
@@ -159,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if command == "encode":
             summary = _encode(args, index_args)
-            print(f"wrote {summary['rows']} rows ({summary['kind']} gallery) to {summary['gallery']}")
+            if summary is not None:
+                print(f"wrote {summary['rows']} rows ({summary['kind']} gallery) to {summary['gallery']}")
         else:
             results = _query(args, index_args)
             print(json.dumps(results, ensure_ascii=False, indent=2) if args.json else format_table(results))

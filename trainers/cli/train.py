@@ -9,6 +9,10 @@ Starting from an aligned CLIP with a multilingual text tower (Multilingual-CLIP'
 
 The CLIP's English text side is saved to `<output_dir>/source_teacher` and is the source teacher (with CLIP's own
 tokenizer); a bitext training split gets English identity pairs (`source_replay`).
+
+Rerunning the same command resumes (a finished run is not retrained); a rerun with another model, data or
+result-changing setting into the same `--output_dir` stops and says what differs: `--on_run_mismatch restart` starts
+over there, `--on_run_mismatch resume` continues anyway. A second process training into a live folder is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset
+from datasets import Dataset, IterableDataset
 from transformers import set_seed
 
 from ..common.logs import configure_training_logging
@@ -44,6 +48,11 @@ def student_training_split(train: Dataset, source_replay: float, seed: int, sour
     """A student's training rows: bitext gets `round(source_replay * len(bitext))` identity pairs of the source
     language (see `DataArguments`); image-text rows are returned as they are."""
     if SOURCE in train.column_names and TARGET in train.column_names:
+        if isinstance(train, IterableDataset) and source_replay:
+            raise ValueError(
+                "`source_replay` counts the bitext pairs, which a stream cannot: pass --source_replay 0, or load the "
+                "bitext without --streaming"
+            )
         return with_source_replay(train, source_replay, seed=seed, source_language=source_language)
     return train
 
@@ -56,9 +65,10 @@ def run_training_stage(model_kind: str, argv: Sequence[str] | None = None) -> di
         (ModelArguments, DataArguments, DistillationArguments), argv, prog=f"babelclip train-{model_kind}"
     )
     configure_training_logging(training_args)  # a --config file may set log_level / disable_tqdm too
-    splits = load_dataset_splits(data_args.dataset, data_args.dataset_kwargs)
+    splits = load_dataset_splits(data_args.dataset, data_args.dataset_kwargs, streaming=data_args.streaming)
     resume_from = last_complete_checkpoint(training_args.output_dir)
-    if resume_from is not None and model_args.tokenizer_name_or_path is None:
+    restarting = training_args.on_run_mismatch == "restart"  # the checkpoint may be another run's, to be deleted
+    if resume_from is not None and model_args.tokenizer_name_or_path is None and not restarting:
         model_args.tokenizer_name_or_path = resume_from  # the ids the checkpoint was trained with
     tokenizer = build_tokenizer(model_args, text_corpus(splits, data_args.tokenizer_corpus_splits))
     set_seed(training_args.seed)  # the weights of a model built from scratch come from this seed

@@ -7,6 +7,7 @@ train = load_retrieval_dataset("embedded", split="train")                       
 test = load_retrieval_dataset("data/multi30k", split="test", image_dir="data/flickr30k-images")  # local layout
 saved = load_retrieval_dataset("runs/my_dataset")                                  # a save_to_disk folder
 hub = load_retrieval_dataset("org/dataset", split="test")                          # a Hub dataset id
+stream = load_retrieval_dataset("data/shards", split="train", streaming=True)      # webdataset .tar shards, streamed
 ```
 Whatever the source, the result is validated against the babelclip schema (see `schema.py`) and, for image and video
 data, rows whose image cannot be read are dropped with one warning before anything trains (see `images.py`).
@@ -21,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict
 
 from .images import drop_unreadable_images
-from .layouts import bitext, crossmodal3600, karpathy, multi30k, tuxpaint, vatex, xflickrco, xtd10
+from .layouts import bitext, crossmodal3600, karpathy, multi30k, tuxpaint, vatex, webdataset, xflickrco, xtd10
 from .layouts._common import canonical_split
 from .schema import validate_dataset
 
@@ -38,6 +39,7 @@ LAYOUTS: dict[str, tuple[Callable[[Path], bool], Callable[..., Dataset | Dataset
     "vatex": (vatex.detect, vatex.load_vatex),
     "tuxpaint": (tuxpaint.detect, tuxpaint.load_tuxpaint),
     "bitext": (bitext.detect, bitext.load_bitext_tsv),
+    "webdataset": (webdataset.detect, webdataset.load_webdataset),
 }
 LAYOUT_ALIASES = {"coco": "karpathy", "xm3600": "crossmodal3600", "xflickr&co": "xflickrco", "tsv": "bitext"}
 BUILTIN_NAMES = ("embedded", "tuxpaint")
@@ -77,10 +79,12 @@ def load_retrieval_dataset(
         name_or_path (`str` or `os.PathLike`):
             `"embedded"` (the generated dataset, no download), `"tuxpaint"` (Debian's `tuxpaint-stamps-default`, read
             from `$BABELCLIP_TUXPAINT_ROOT` or `/usr/share/tuxpaint/stamps`), a folder written by `save_to_disk`, a
-            local folder or file in a standard layout (see `LAYOUTS`), or a Hugging Face Hub dataset id.
+            local folder or file in a standard layout (see `LAYOUTS`; `.tar` shards are the `"webdataset"` layout), or
+            a Hugging Face Hub dataset id.
         split (`str`, *optional*, defaults to `None`):
             The split to return (`"val"` means `"validation"`); `None` returns every split in a `DatasetDict`
-            (single-split layouts such as XTD10 return a `Dataset`).
+            (single-split layouts such as XTD10 return a `Dataset` whose `.split` is `"test"`: filed under that
+            name by `load_dataset_splits`).
         layout (`str`, *optional*, defaults to `None`):
             A key of `LAYOUTS` (`"multi30k"`, `"karpathy"`/`"coco"`, `"xtd10"`, `"crossmodal3600"`, `"xflickrco"`,
             `"vatex"`, `"tuxpaint"`, `"bitext"`) for a local path; detected from the folder's files when `None`.
@@ -88,7 +92,8 @@ def load_retrieval_dataset(
             Drop rows whose image (or video frame) cannot be read, with one warning (skipped for `"embedded"`).
         kwargs:
             Passed to the layout's loader (`image_dir=`, `languages=`, ...), to `build_embedded_dataset`, or to
-            `datasets.load_dataset` for a Hub id.
+            `datasets.load_dataset` for a Hub id. `streaming=True` (webdataset shards, Hub ids) returns
+            `datasets.IterableDataset`s, checked for columns and types only (see `streaming.py`).
 
     Returns:
         `datasets.Dataset` or `datasets.DatasetDict`, validated.
@@ -102,6 +107,7 @@ def load_retrieval_dataset(
     if str(name_or_path) in BUILTIN_NAMES:
         from .embedded import build_embedded_dataset
 
+        check_keywords(build_embedded_dataset, kwargs, "the embedded dataset (dataset_kwargs)")
         return validate_dataset(_select_split(build_embedded_dataset(**kwargs), split, "the embedded dataset"))
     path = Path(name_or_path).expanduser()
     if layout is not None:
@@ -109,6 +115,7 @@ def load_retrieval_dataset(
             raise ValueError(f"{str(path)!r} does not exist; layout={layout!r} needs a local file or folder")
         return _load_layout(path, layout, split, check_images, kwargs)
     if path.is_dir() and _is_saved_dataset(path):
+        check_keywords(datasets.load_from_disk, kwargs, f"the save_to_disk folder {path} (dataset_kwargs)")
         loaded = datasets.load_from_disk(str(path), **kwargs)
         return _checked(_select_split(loaded, split, str(path)), check_images)
     if path.exists():
@@ -122,6 +129,18 @@ def load_retrieval_dataset(
     if _looks_like_local_path(str(name_or_path)):
         raise ValueError(f"{str(path)!r} does not exist; check the path (it is not a Hub id either)")
     return _checked(_load_from_hub(str(name_or_path), split, kwargs), check_images)
+
+
+def check_keywords(function: Callable, kwargs: dict, where: str) -> None:
+    """Raise a `ValueError` naming the keyword arguments `function` does not take, and the ones it does, before it
+    is called (instead of its `TypeError`)."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = [name for name, p in parameters.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(f"unknown argument(s) {unknown} for {where}; it accepts {sorted(accepted)}")
 
 
 def _load_layout(path: Path, layout: str, split: str | None, check_images: bool, kwargs: dict) -> Any:
@@ -172,7 +191,9 @@ def _select_split(data: Dataset | DatasetDict, split: str | None, where: str) ->
 
 
 def _checked(data: Dataset | DatasetDict, check_images: bool) -> Dataset | DatasetDict:
-    if check_images:
+    if isinstance(data, IterableDatasetDict):  # a stream's images are read when a batch decodes them
+        return IterableDatasetDict({name: validate_dataset(split) for name, split in data.items()})
+    if check_images and not isinstance(data, IterableDataset):
         if isinstance(data, DatasetDict):
             data = DatasetDict({name: _drop_unreadable(split) for name, split in data.items()})
         else:

@@ -15,6 +15,7 @@ the image files themselves is checked separately, by `drop_unreadable_images` (s
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Literal
 
 import numpy as np
@@ -77,6 +78,26 @@ _NON_EMPTY_TEXT = {
 }
 MEDIA_COLUMNS: dict[str, str] = {IMAGE_TEXT: IMAGE, VIDEO_TEXT: FRAMES}
 _MAX_ROWS_SHOWN = 5
+# What a text may not consist of alone: it would show as nothing. Unicode separators (Z*: spaces, line and paragraph
+# separators), control characters (Cc) and format characters (Cf: zero-width spaces and joiners, bidi marks, the
+# byte-order mark, soft hyphens), and the blank letters that render as empty space (Hangul fillers, blank Braille).
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+_BLANK_LETTERS = "\u115f\u1160\u2800\u3164\uffa0"
+# The same set as an RE2 class, for whole Arrow columns (`pyarrow.compute`).
+_INVISIBLE_PATTERN = r"[\p{Z}\p{Cc}\p{Cf}" + "".join(f"\\x{{{ord(c):04x}}}" for c in _BLANK_LETTERS) + "]"
+
+
+def is_blank_text(text: str | None) -> bool:
+    """
+    Whether `text` shows as nothing: `None`, empty, or only whitespace, zero-width, format or control characters
+    (`"\\u200b\\u200b"`, `" \\u00a0\\ufeff"`).
+
+    Args:
+        text (`str`, *optional*): a caption, sentence or query.
+    """
+    return not text or all(
+        unicodedata.category(character) in _INVISIBLE_CATEGORIES or character in _BLANK_LETTERS for character in text
+    )
 
 
 def required_columns(schema: SchemaName) -> list[str]:
@@ -251,11 +272,14 @@ def _shown(rows: np.ndarray) -> str:
 
 
 def _check_non_empty_text(column: pa.ChunkedArray, name: str, where: str) -> None:
-    blank = _rows(pc.equal(pc.utf8_trim_whitespace(column), ""))
+    visible = pc.replace_substring_regex(column, _INVISIBLE_PATTERN, "")
+    blank = _rows(pc.equal(visible, ""))
     if len(blank):
         raise ValueError(
-            f"{where}column {name!r} is empty or missing in {_shown(blank)}. Fill it in, or drop those rows with "
-            f"dataset.filter(lambda row: bool(row[{name!r}] and row[{name!r}].strip()))"
+            f"{where}column {name!r} is empty or missing in {_shown(blank)} (blank counts as empty: only whitespace, "
+            "zero-width or format characters). Fill it in, or drop those rows with `from "
+            "babelclip.trainers.data.schema import is_blank_text; "
+            f"dataset.filter(lambda row: not is_blank_text(row[{name!r}]))`"
         )
 
 

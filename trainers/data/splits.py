@@ -3,17 +3,26 @@ the text a tokenizer is trained on."""
 
 from __future__ import annotations
 
-from datasets import Dataset
+from datasets import Dataset, IterableDataset
 
 from ..common.mappings import as_mapping
 from .loaders import load_retrieval_dataset
 from .schema import CAPTION, LANGUAGE, SOURCE, SOURCE_CAPTION, TARGET
 
+STREAM_CORPUS_ROWS = 100_000
 
-def load_dataset_splits(dataset: str, dataset_kwargs: str | dict | None = None) -> dict[str, Dataset]:
-    """Every split of a dataset in babelclip's schema (built-in name, `save_to_disk` folder, layout folder), by name."""
-    loaded = load_retrieval_dataset(dataset, **(as_mapping(dataset_kwargs, "dataset_kwargs") or {}))
-    return dict(loaded) if not isinstance(loaded, Dataset) else {"train": loaded}
+
+def load_dataset_splits(
+    dataset: str, dataset_kwargs: str | dict | None = None, streaming: bool = False
+) -> dict[str, Dataset | IterableDataset]:
+    """Every split of a dataset in babelclip's schema (built-in name, `save_to_disk` folder, layout folder), by name;
+    with `streaming`, `datasets.IterableDataset`s (webdataset shards, Hub ids; see `streaming.py`). A dataset of one
+    split is filed under the split name it carries (a test-only layout such as XTD10: `"test"`), else as `"train"`."""
+    kwargs = as_mapping(dataset_kwargs, "dataset_kwargs") or {}
+    loaded = load_retrieval_dataset(dataset, **({**kwargs, "streaming": True} if streaming else kwargs))
+    if isinstance(loaded, (Dataset, IterableDataset)):  # one split: under the name it carries (XTD10's "test")
+        return {str(loaded.split) if loaded.split is not None else "train": loaded}
+    return dict(loaded)
 
 
 def select_split(
@@ -23,6 +32,8 @@ def select_split(
     if name not in splits:
         raise ValueError(f"The dataset has no split {name!r}; its splits are {sorted(splits)}.")
     dataset = splits[name]
+    if isinstance(dataset, IterableDataset):
+        return _select_from_stream(dataset, languages, max_samples)
     if languages:
         wanted = set(languages)
         present = set(dataset.unique(LANGUAGE))
@@ -34,13 +45,29 @@ def select_split(
     return dataset
 
 
+def _select_from_stream(
+    dataset: IterableDataset, languages: list[str] | None, max_samples: int | None
+) -> IterableDataset:
+    # A stream cannot tell up front which languages it holds: the filter is lazy, like the truncation.
+    if languages:
+        wanted = set(languages)
+        dataset = dataset.filter(lambda language: language in wanted, input_columns=LANGUAGE)
+    return dataset if max_samples is None else dataset.take(max_samples)
+
+
 def text_corpus(splits: dict[str, Dataset], names: list[str]) -> list[str]:
-    """All the text of the named splits (captions, source captions, bitext sides), for tokenizer training."""
+    """All the text of the named splits (captions, source captions, bitext sides), for tokenizer training; of a
+    stream, the text of its first `STREAM_CORPUS_ROWS` rows."""
     corpus: list[str] = []
     for name in names:
         if name not in splits:
             continue
-        for column in (CAPTION, SOURCE_CAPTION, SOURCE, TARGET):
-            if column in splits[name].column_names:
-                corpus.extend(text for text in splits[name][column] if text)
+        split = splits[name]
+        columns = [column for column in (CAPTION, SOURCE_CAPTION, SOURCE, TARGET) if column in split.column_names]
+        if isinstance(split, IterableDataset):  # a stream lends its first rows, never reads its images
+            rows = split.select_columns(columns).take(STREAM_CORPUS_ROWS)
+            corpus.extend(row[column] for row in rows for column in columns if row[column])
+            continue
+        for column in columns:
+            corpus.extend(text for text in split[column] if text)
     return corpus

@@ -8,6 +8,7 @@ from ..common.lazy import lazy_exports
 _MODULES = {
     ".recall": (
         "QueryRanks",
+        "averaged_languages",
         "flatten_retrieval_metrics",
         "load_query_ranks",
         "multilingual_retrieval_metrics",

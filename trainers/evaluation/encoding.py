@@ -3,6 +3,7 @@ split across processes when an `accelerate.Accelerator` is given and gathered ba
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -10,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
+from ..data.images import to_rgb
 
 
 def unique_first_indices(keys: Sequence[str]) -> tuple[list[int], list[int]]:
@@ -74,6 +77,29 @@ def encode_rows(
         # split_between_processes gives contiguous shards in rank order, so concatenation restores the order.
         embeds = torch.cat([part for part in gather_object([embeds]) if part.numel()])
     return embeds
+
+
+def launched_accelerator(device: str | None = None):
+    """The `accelerate.Accelerator` of a multi-process launch (`accelerate launch`, `torchrun`: `WORLD_SIZE` > 1), for
+    [`encode_rows`] to split the rows across its processes; `None` in a single process. There each process uses its
+    own GPU, or the CPU (gloo) with `device="cpu"` or on a machine without a GPU; any other `device` (a command's
+    `--device`) is a `ValueError`, since the launcher places the processes."""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return None
+    if device not in (None, "cpu"):
+        raise ValueError(
+            f"--device {device} does not fit a multi-process launch, where each process uses its own GPU: "
+            "drop --device (or pass --device cpu to encode on CPU processes)."
+        )
+    from accelerate import Accelerator
+
+    # Without a GPU, accelerate needs cpu=True to see the processes of a multi-process launch.
+    return Accelerator(cpu=device == "cpu" or not torch.cuda.is_available())
+
+
+def is_writing_process(accelerator=None) -> bool:
+    """Whether this process writes the results: the only one, or the main process of a multi-process run."""
+    return accelerator is None or accelerator.is_main_process
 
 
 def encode_column(
@@ -144,7 +170,7 @@ def image_encoder(model: nn.Module, processor):
     device = _model_device(model)
 
     def encode(images: list) -> torch.Tensor:
-        pixel_values = processor(images=[image.convert("RGB") for image in images])["pixel_values"]
+        pixel_values = processor(images=[to_rgb(image) for image in images])["pixel_values"]
         return model.get_image_features(pixel_values=pixel_values.to(device))
 
     return encode
@@ -155,7 +181,7 @@ def video_encoder(model: nn.Module, processor):
     device = _model_device(model)
 
     def encode(videos: list) -> torch.Tensor:
-        batch = processor(videos=[[frame.convert("RGB") for frame in frames] for frames in videos])
+        batch = processor(videos=[[to_rgb(frame) for frame in frames] for frames in videos])
         return model.get_video_features(frames=batch["frames"].to(device), frame_mask=batch["frame_mask"].to(device))
 
     return encode

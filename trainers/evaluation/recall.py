@@ -20,11 +20,19 @@ Example:
 Per-query results ([`per_query_ranks`]) come from the same ranking as the recalls, so `hits_at_k(ranks, k).mean() * 100`
 is exactly R@k; their query ids (caption rows for text->image, image indices for image->text) are the same for every run
 on the same test set, which lets two arms or seeds be paired query by query (`bootstrap.py`).
+
+A gallery of one image (a one-row test set, or an `image_id` shared by every row) is refused: every query ranks it
+first, so it scores 100 by construction. A language with few queries (below `min_queries_per_language`, 10 by
+default) is reported with its query counts but left out of the unweighted mean, with a warning naming it: a single
+caption under a tag of its own (`sw-KE`) is its language's whole image->text gallery, ranked first by construction,
+and would move the mean by up to 100 / n_languages points.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +47,15 @@ TEXT_TO_IMAGE = "text_to_image"
 IMAGE_TO_TEXT = "image_to_text"
 RSUM = "rsum"
 MEAN = "mean"
+# Extra keys of a language entry (queries and gallery sizes per direction) and of the mean entry (the languages
+# averaged, and those left out with their query counts). Readers of the recalls skip them.
+QUERIES = "queries"
+GALLERY = "gallery"
+AVERAGED = "languages"
+LEFT_OUT = "left_out"
+MIN_QUERIES_PER_LANGUAGE = 10
+# The smallest gallery a number means something on: with one item, every query ranks it first.
+MIN_GALLERY = 2
 _DIRECTION_ABBREVIATIONS = {TEXT_TO_IMAGE: "t2i", IMAGE_TO_TEXT: "i2t"}
 
 # Upper bound on the elements of one score block: 2**22 floats is 16 MiB in float32, so 5k images x 25k captions is
@@ -302,6 +319,7 @@ def recall_at_k(
     n_captions, n_images = similarity.shape
     if n_captions == 0 or n_images == 0:
         raise ValueError(f"`similarity` is empty ({n_captions} captions x {n_images} images): nothing to rank.")
+    _check_gallery(n_images)
     if similarity.is_complex() or similarity.dtype == torch.bool:
         raise ValueError(f"`similarity` must hold real scores, got dtype {similarity.dtype}.")
     if not similarity.is_floating_point():
@@ -331,6 +349,15 @@ def _check_embeddings(image_embeds: torch.Tensor, caption_embeds: torch.Tensor) 
         raise ValueError(
             f"`image_embeds` ({image_embeds.shape[1]}) and `caption_embeds` ({caption_embeds.shape[1]}) must have the "
             "same projection dimension: pass the projected embeddings of one model."
+        )
+
+
+def _check_gallery(n_images: int) -> None:
+    if n_images < MIN_GALLERY:
+        raise ValueError(
+            f"The gallery holds {n_images} image(s): every query ranks it first, so recall is 100 by construction. "
+            f"Evaluate on at least {MIN_GALLERY} distinct images, and check that `image_id` tells images apart "
+            "(rows of one image share an id, different images never do)."
         )
 
 
@@ -441,6 +468,7 @@ def per_query_ranks(
         Save with [`save_query_ranks`].
     """
     _check_embeddings(image_embeds, caption_embeds)
+    _check_gallery(image_embeds.shape[0])
     keys, order = _language_keys(caption_languages, caption_embeds.shape[0], languages)
     images = torch.nn.functional.normalize(image_embeds.float(), dim=-1)
     captions = torch.nn.functional.normalize(caption_embeds.float(), dim=-1).to(images.device)
@@ -466,6 +494,7 @@ def multilingual_retrieval_metrics(
     reference_language: str | None = "en",
     languages: Sequence[str] | None = None,
     block_size: int | None = None,
+    min_queries_per_language: int = MIN_QUERIES_PER_LANGUAGE,
 ) -> dict:
     """Recall@k per language and averaged over languages, from image and caption embeddings (cosine similarity).
 
@@ -485,6 +514,10 @@ def multilingual_retrieval_metrics(
             no language code (`"lang0"`) is kept as given. `languages` and `reference_language` are read the same way.
         ks (`Sequence[int]`, *optional*, defaults to `(1, 5, 10)`):
             Positive recall cut-offs.
+        min_queries_per_language (`int`, *optional*, defaults to `MIN_QUERIES_PER_LANGUAGE` (10)):
+            A language enters the mean when its smaller direction (image->text: the images it captions) has at least
+            this many queries or, on a test set where no language has that many, at least half as many as the
+            largest language (and 2). The others are still reported; a `UserWarning` names them.
         reference_language (`str`, *optional*, defaults to `"en"`):
             When present among the evaluated languages, every language gets a `"gap_to_<reference>"` entry: its
             text->image R@k, image->text R@k (smallest k, normally 1) and rsum minus the reference's (negative =
@@ -496,14 +529,26 @@ def multilingual_retrieval_metrics(
             Queries per block (see [`recall_at_k`]).
 
     Returns:
-        `dict`: `{"<lang>": {"text_to_image": {"R@1": ..}, "image_to_text": {..}, "rsum": .., "gap_to_en": {..}},
-        ..., "mean": {"text_to_image": {..}, "image_to_text": {..}, "rsum": ..}}`, recalls in percent; `"mean"` is the
-        unweighted mean over the evaluated languages.
+        `dict`: `{"<lang>": {"text_to_image": {"R@1": ..}, "image_to_text": {..}, "rsum": .., "gap_to_en": {..},
+        "queries": {"text_to_image": .., "image_to_text": ..}, "gallery": {..}}, ..., "mean": {"text_to_image": {..},
+        "image_to_text": {..}, "rsum": .., "languages": [..], "left_out": {"<lang>": n_queries}}}`, recalls in percent;
+        `"mean"` is the unweighted mean over its `"languages"` (see `min_queries_per_language`).
+
+    Raises:
+        `ValueError`: for a gallery of fewer than 2 images, or a language with a single caption (see the module).
     """
     ks = _check_ks(ks)
+    if isinstance(min_queries_per_language, bool) or not isinstance(min_queries_per_language, int):
+        raise ValueError(f"`min_queries_per_language` must be an integer >= 1, got {min_queries_per_language!r}.")
+    if min_queries_per_language < 1:
+        raise ValueError(f"`min_queries_per_language` must be >= 1, got {min_queries_per_language}.")
     ranks = per_query_ranks(image_embeds, caption_embeds, caption_to_image, caption_languages, languages, block_size)
     results = {
-        language: _recall_from_ranks(entry[TEXT_TO_IMAGE].ranks, entry[IMAGE_TO_TEXT].ranks, ks)
+        language: {
+            **_recall_from_ranks(entry[TEXT_TO_IMAGE].ranks, entry[IMAGE_TO_TEXT].ranks, ks),
+            QUERIES: {direction: entry[direction].n_queries for direction in (TEXT_TO_IMAGE, IMAGE_TO_TEXT)},
+            GALLERY: {direction: entry[direction].gallery_size for direction in (TEXT_TO_IMAGE, IMAGE_TO_TEXT)},
+        }
         for language, entry in ranks.items()
     }
     reference_language = None if reference_language is None else language_key(reference_language)
@@ -515,8 +560,55 @@ def multilingual_retrieval_metrics(
                 f"{IMAGE_TO_TEXT}_{r_at}": entry[IMAGE_TO_TEXT][r_at] - reference[IMAGE_TO_TEXT][r_at],
                 RSUM: entry[RSUM] - reference[RSUM],
             }
-    results[MEAN] = _mean_entry(list(results.values()))
+    counts = {language: min(entry[QUERIES].values()) for language, entry in results.items()}
+    averaged, left_out = averaged_languages(counts, min_queries_per_language)
+    single = [language for language in averaged if counts[language] < MIN_GALLERY]
+    if single:
+        warnings.warn(
+            f"Languages {single} have a single image->text query and are averaged: a language with one caption ranks "
+            "it first by construction (image->text recall 100), which moves the mean. Evaluate on more captions.",
+            UserWarning,
+            stacklevel=2,
+        )
+    left_out_counts = {language: counts[language] for language in left_out}
+    if left_out:
+        warnings.warn(
+            f"Languages {left_out} have too few queries for a stable recall (image->text queries: {left_out_counts}; "
+            f"the averaged ones have {min(counts[language] for language in averaged)} or more): they are reported "
+            f"but left out of the mean. Evaluate them on more captions, or lower `min_queries_per_language` "
+            f"({min_queries_per_language}) to count them.",
+            UserWarning,
+            stacklevel=2,
+        )
+    results[MEAN] = {
+        **_mean_entry([results[language] for language in averaged]),
+        AVERAGED: averaged,
+        LEFT_OUT: left_out_counts,
+    }
     return results
+
+
+def averaged_languages(queries: Mapping[str, int], min_queries: int) -> tuple[list[str], list[str]]:
+    """Which languages enter the unweighted mean, and which are left out, from their query counts (pure).
+
+    A language enters when it has at least `min_queries` queries or, where no language has that many, at least
+    half as many (rounded up) as the largest language and at least 2; when that would leave none, all enter.
+
+    Example:
+
+    ```python
+    >>> averaged_languages({"en": 12, "de": 12, "sw-KE": 1}, min_queries=10)
+    (['en', 'de'], ['sw-KE'])
+    >>> averaged_languages({"en": 8, "de": 7, "sw": 1}, min_queries=10)  # a small test set: relative to 8
+    (['en', 'de'], ['sw'])
+    ```
+    """
+    largest = max(queries.values(), default=0)
+    threshold = min(min_queries, max(MIN_GALLERY, math.ceil(largest / 2)))
+    averaged = [language for language, count in queries.items() if count >= threshold]
+    if not averaged:
+        return list(queries), []
+    return averaged, [language for language in queries if language not in averaged]
 
 
 def _short_key(key: str) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..common.files import atomic_file, write_text_atomically
-from .recall import IMAGE_TO_TEXT, MEAN, RSUM, TEXT_TO_IMAGE
+from .recall import AVERAGED, IMAGE_TO_TEXT, LEFT_OUT, MEAN, QUERIES, RSUM, TEXT_TO_IMAGE
 
 _DIRECTIONS = (TEXT_TO_IMAGE, IMAGE_TO_TEXT)
 _SHORT = {TEXT_TO_IMAGE: "T2I", IMAGE_TO_TEXT: "I2T"}
@@ -87,8 +87,10 @@ def retrieval_markdown(
             Languages to list first, in this order; the others follow.
 
     Returns:
-        `str`: the markdown. Columns: text->image and image->text recall at every k, RSUM, and (when the metrics
-        carry a gap to a reference language) each direction's R@1 minus the reference's.
+        `str`: the markdown. Columns: text->image and image->text recall at every k, RSUM, (when the metrics
+        carry a gap to a reference language) each direction's R@1 minus the reference's, and (when they carry query
+        counts) each language's queries per direction, the mean's being the number of languages it averages. A note
+        under the table names the languages the mean leaves out.
     """
     languages = _ordered_languages(nested, languages_order)
     first = nested[languages[0]] if languages else nested[MEAN]
@@ -97,18 +99,39 @@ def retrieval_markdown(
     header = ["Language"] + [f"{_SHORT[d]} {k}" for d in _DIRECTIONS for k in k_labels] + ["RSUM"]
     if gap:
         header += [f"{_SHORT[d]} {k_labels[0]} {gap.replace('_', ' ')}" for d in _DIRECTIONS]
+    counted = any(QUERIES in nested[language] for language in languages)
+    if counted:
+        header.append("Queries (T2I / I2T)")
 
     def row(label: str, entry: Mapping) -> list[str]:
         cells = [label] + [_format(entry[d].get(k)) for d in _DIRECTIONS for k in k_labels] + [_format(entry[RSUM])]
         if gap:
             gaps = entry.get(gap, {})
             cells += [_format(gaps.get(f"{d}_{k_labels[0]}"), signed=True) for d in _DIRECTIONS]
+        if counted:
+            cells.append(_queries_cell(entry))
         return cells
 
     rows = [row(language, nested[language]) for language in languages]
     if MEAN in nested:
         rows.append(row(f"**{MEAN}**", nested[MEAN]))
-    return f"# {title}\n\n{_table(header, rows)}\n"
+    return f"# {title}\n\n{_table(header, rows)}\n{_left_out_note(nested.get(MEAN, {}))}"
+
+
+def _queries_cell(entry: Mapping) -> str:
+    if QUERIES in entry:
+        return " / ".join(f"{entry[QUERIES].get(direction, 0):,}" for direction in _DIRECTIONS)
+    if AVERAGED in entry:
+        return f"{len(entry[AVERAGED])} languages"
+    return _MISSING
+
+
+def _left_out_note(mean: Mapping) -> str:
+    left_out = mean.get(LEFT_OUT) or {}
+    if not left_out:
+        return ""
+    listed = ", ".join(f"{language} ({count:,})" for language, count in left_out.items())
+    return f"\nThe mean leaves out languages with too few image->text queries for a stable recall: {listed}.\n"
 
 
 def _write_chart(nested: Mapping, languages: list[str], title: str, path: Path) -> None:

@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from ..data import schema
+from ..data.image_ids import check_distinct_images
 from ..data.languages import DEFAULT_SOURCE_LANGUAGE
+from ..data.streaming import materialized
 from .encoding import (
     encode_column,
     evaluation_mode,
@@ -22,7 +24,7 @@ from .encoding import (
     unique_first_indices,
     video_encoder,
 )
-from .recall import multilingual_retrieval_metrics
+from .recall import MIN_QUERIES_PER_LANGUAGE, multilingual_retrieval_metrics
 
 
 @torch.no_grad()
@@ -65,7 +67,9 @@ def encode_retrieval_dataset(
 
     Args:
         model (`nn.Module`): a babelclip student (image/video-text or bitext) or cross-lingual teacher (bitext).
-        dataset (`datasets.Dataset`): rows in the image-text, video-text or bitext schema.
+        dataset (`datasets.Dataset`): rows in the image-text, video-text or bitext schema; a
+            `datasets.IterableDataset` (e.g. webdataset test shards) is read once into memory first (evaluation
+            splits are small).
         processor: the model's processor (or tokenizer, for the teacher).
         batch_size (`int`, *optional*, defaults to 64), max_length (`int`, *optional*, defaults to 64).
         accelerator (`accelerate.Accelerator`, *optional*): to split the work across processes.
@@ -74,7 +78,13 @@ def encode_retrieval_dataset(
     Returns:
         `dict` with `gallery_embeds` (n_gallery, P), `query_embeds` (n_rows, P), `query_to_gallery` (n_rows,),
         `languages` (list of n_rows codes) and, with `uni_text`, `uni_query_embeds` (n_rows, P) or `None`.
+
+    Raises:
+        `ValueError`: before encoding anything, when the gallery would hold fewer than 2 items or `image_id` merges
+        different images (see `babelclip.trainers.data.image_ids`): both score 100 by construction.
     """
+    dataset = materialized(dataset)
+    check_distinct_images(dataset, "evaluation")
     kind = schema.detect_schema(dataset)
     if kind == schema.BITEXT:
         gallery_keys, gallery_column = dataset[schema.SOURCE], schema.SOURCE
@@ -121,10 +131,12 @@ def evaluate_retrieval(
     ks: tuple[int, ...] = (1, 5, 10),
     accelerator=None,
     show_progress: bool = True,
+    min_queries_per_language: int = MIN_QUERIES_PER_LANGUAGE,
 ) -> dict:
     """Recall@k per language in both directions, R-sum, the mean over languages and the gap to `reference_language`.
 
-    Returns the nested dict of `babelclip.trainers.evaluation.recall.multilingual_retrieval_metrics`.
+    Returns the nested dict of `babelclip.trainers.evaluation.recall.multilingual_retrieval_metrics` (with each
+    language's query counts; languages below `min_queries_per_language` queries are left out of the mean).
     """
     encoded = encode_retrieval_dataset(model, dataset, processor, batch_size, max_length, accelerator, show_progress)
     return multilingual_retrieval_metrics(
@@ -134,4 +146,5 @@ def evaluate_retrieval(
         encoded["languages"],
         ks=ks,
         reference_language=reference_language,
+        min_queries_per_language=min_queries_per_language,
     )

@@ -266,6 +266,7 @@ def evaluate_image_folder(
     max_length: int = 64,
     source_language: str = DEFAULT_SOURCE_LANGUAGE,
     show_progress: bool = True,
+    accelerator=None,
 ) -> dict[str, Any]:
     """
     Zero-shot top-k accuracy per language on a labelled image folder (`imagefolder` layout).
@@ -282,6 +283,8 @@ def evaluate_image_folder(
         batch_size (`int`, *optional*, defaults to 64), max_length (`int`, *optional*, defaults to 64).
         source_language (`str`, *optional*, defaults to `"en"`): whose templates other languages borrow.
         show_progress (`bool`, *optional*, defaults to `True`): a progress bar while encoding the images.
+        accelerator (`accelerate.Accelerator`, *optional*): split the images across its processes, gathered in order
+            (the class prompts, few, are encoded on every process).
 
     Returns:
         `dict`: `{"accuracy": {"<lang>": {"top1": .., "top5": ..}, ..., "mean": {...}}, "num_images": N,
@@ -296,7 +299,7 @@ def evaluate_image_folder(
     encode_image = image_encoder(model, processor)
     with evaluation_mode(model):
         images = encode_column(
-            encode_image, dataset, IMAGE, batch_size=batch_size, show_progress=show_progress, description="images"
+            encode_image, dataset, IMAGE, None, batch_size, accelerator, show_progress, description="images"
         )
     targets = torch.tensor([labels.index(folder_labels[label]) for label in dataset[LABEL]])
     accuracy: dict[str, dict[str, float]] = {}

@@ -28,6 +28,9 @@ class DistillationLoss(nn.Module):
         argument_fields (`dict[str, str]`): constructor keyword -> the `DistillationArguments` field that sets it
             (several keywords may share one field); keywords not listed keep the constructor's default.
         required_fields (`tuple[str, ...]`): the `LossInputs` fields `forward` needs.
+        batch_scope (`str`, *optional*): where the loss finds the other rows it compares each row with: `"global"`
+            (gathered from every process), `"process"` (this process's batch), `None` (each row alone). With one
+            row there, it has nothing to compare with (loss 0, no gradient); `DistillationArguments` refuses that.
     """
 
     name: ClassVar[str] = ""
@@ -37,6 +40,7 @@ class DistillationLoss(nn.Module):
     default_weight: ClassVar[float] = 1.0
     argument_fields: ClassVar[dict[str, str]] = {}
     required_fields: ClassVar[tuple[str, ...]] = ()
+    batch_scope: ClassVar[str | None] = None
 
     def _record_settings(self, **settings: Any) -> None:
         self._settings = dict(settings)

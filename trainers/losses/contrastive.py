@@ -99,6 +99,7 @@ class ContrastiveLoss(DistillationLoss):
     """
 
     name = "contrastive"
+    batch_scope = "global"
     method = "CLIP-style symmetric InfoNCE (multi-positive)"
     argument_fields: ClassVar[dict[str, str]] = {"reduction": "contrastive_reduction"}
     citation = """@inproceedings{radford2021learning,

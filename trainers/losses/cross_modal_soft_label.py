@@ -64,6 +64,7 @@ class CrossModalSoftLabelLoss(LearnableTemperatureLoss):
     """
 
     name = "cross_modal_soft_label"
+    batch_scope = "process"
     method = "CUSA cross-modal soft-label alignment (CSA)"
     tags = ("cusa",)
     default_weight = 0.1  # CUSA's alpha (CLIP setting)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import ClassVar
 
 import ot
@@ -12,10 +13,26 @@ from .base import DistillationLoss
 from .inputs import LossInputs
 
 OT_GRAD_MODES = ("autodiff", "envelope")
+COST_RANGE = 2.0  # 1 - cos lies in [0, 2]
+# The log-plan -C/epsilon + u + v must be resolved to this much by the solve's float rounding: at epsilon = 1e-6 in
+# float32, -C/epsilon is ~2e6, whose rounding step is 0.25, and the plan is noise (its gradient NaN or garbage).
+LOG_PLAN_RESOLUTION = 1e-2
+# The solve is called unconverged when the plan's row sums miss the marginals by more than this (norm over the rows;
+# the mass is 1): a looser bound than `tol`, which float32 cannot always reach and the defaults need not.
+MARGINAL_WARNING_TOLERANCE = 1e-2
+_WARNED_SETTINGS: set[tuple] = set()  # each unconverged setting is reported once per process
 
 
-def check_solver_settings(epsilon: float, max_iter: int, tol: float, grad: str) -> None:
-    """Raise a `ValueError` saying what to fix unless the Sinkhorn settings are usable."""
+def smallest_epsilon(dtype: torch.dtype = torch.float32) -> float:
+    """The smallest `epsilon` a Sinkhorn solve in `dtype` resolves: `COST_RANGE * finfo(dtype).eps /
+    LOG_PLAN_RESOLUTION` (2.4e-5 in float32, the solve dtype of training; 4.4e-14 in float64)."""
+    return COST_RANGE * torch.finfo(dtype).eps / LOG_PLAN_RESOLUTION
+
+
+def check_solver_settings(
+    epsilon: float, max_iter: int, tol: float, grad: str, dtype: torch.dtype = torch.float32
+) -> None:
+    """Raise a `ValueError` saying what to fix unless the Sinkhorn settings are usable (in a solve of `dtype`)."""
     if grad not in OT_GRAD_MODES:
         raise ValueError(
             f"grad must be one of {OT_GRAD_MODES}, got {grad!r} (POT's 'last_step' gives a biased gradient and "
@@ -23,6 +40,13 @@ def check_solver_settings(epsilon: float, max_iter: int, tol: float, grad: str) 
         )
     if not epsilon > 0:
         raise ValueError(f"epsilon must be positive, got {epsilon}.")
+    if epsilon < smallest_epsilon(dtype):
+        raise ValueError(
+            f"epsilon={epsilon:g} is below what a {str(dtype).removeprefix('torch.')} Sinkhorn solve resolves "
+            f"({smallest_epsilon(dtype):.1e}): -cost/epsilon loses its precision and the plan's gradient is garbage "
+            f"or NaN. Use epsilon >= {smallest_epsilon(dtype):.1e} (0.01-0.1 is usual; small epsilon also needs far "
+            "more iterations)."
+        )
     if max_iter < 1:
         raise ValueError(f"max_iter must be at least 1, got {max_iter}.")
     if not tol >= 0:
@@ -86,6 +110,9 @@ def token_ot_distances(
     log-marginals are then -inf there, the plan's padded rows/columns are exactly 0, and since the padded cost is set
     to a finite 0 no inf or NaN reaches the value or the gradient. The solve runs in float32 when the inputs are
     bfloat16 / float16 (float64 inputs stay float64): Sinkhorn at small epsilon is not stable in half precision.
+    An `epsilon` below [`smallest_epsilon`] of that dtype (2.4e-5 in float32) is a `ValueError`, and a solve that
+    stops with the marginal error above `max(tol, MARGINAL_WARNING_TOLERANCE)` warns once per setting (at epsilon
+    0.001 and 100 iterations the gradient is off by more than 100%).
 
     Args:
         teacher_tokens (`torch.Tensor` of shape `(B, n, d)`): teacher token states. Not detached: in the
@@ -105,7 +132,6 @@ def token_ot_distances(
     Returns:
         `torch.Tensor` of shape `(B,)`: the transport costs, in the solve's dtype.
     """
-    check_solver_settings(epsilon, max_iter, tol, grad)
     if teacher_tokens.dim() != 3 or student_tokens.dim() != 3:
         raise ValueError(
             "token_ot_distances needs token tensors of shape (B, n, d) and (B, m, d), got "
@@ -120,12 +146,14 @@ def token_ot_distances(
     student_mask = _real_token_mask(student_tokens, student_mask, "student")
 
     cost = token_cost_matrices(teacher_tokens, teacher_mask, student_tokens, student_mask)  # (B, n, m)
+    check_solver_settings(epsilon, max_iter, tol, grad, dtype=cost.dtype)  # epsilon against the solve's dtype
     a = teacher_mask.to(cost.dtype) / teacher_mask.sum(dim=1, keepdim=True)  # (B, n), zero on padding
     b = student_mask.to(cost.dtype) / student_mask.sum(dim=1, keepdim=True)  # (B, m), zero on padding
     if grad == "autodiff":
         result = ot.solve_batch(
             cost, reg=epsilon, a=a, b=b, method="log_sinkhorn", max_iter=max_iter, tol=tol, grad=grad
         )
+        warn_if_unconverged(result.plan, a, epsilon, max_iter, tol)
         return result.value_linear  # (B,) = <P*, C> per pair
     # POT's "envelope" mode still records every Sinkhorn iteration in the autograd graph (only the plan is detached at
     # the end); solving on a detached cost and pairing the constant plan with the live cost is the same gradient
@@ -133,7 +161,32 @@ def token_ot_distances(
     result = ot.solve_batch(
         cost.detach(), reg=epsilon, a=a, b=b, method="log_sinkhorn", max_iter=max_iter, tol=tol, grad="detach"
     )
+    warn_if_unconverged(result.plan, a, epsilon, max_iter, tol)
     return (result.plan * cost).sum(dim=(1, 2))  # (B,) = <P*, C> per pair, gradient through C only
+
+
+def marginal_error(plan: torch.Tensor, a: torch.Tensor) -> float:
+    """The largest (over the batch) norm of `plan.sum(-1) - a`: how far the rows miss their marginal (the columns are
+    exact after Sinkhorn's last half-step). `plan` (B, n, m), `a` (B, n)."""
+    return (plan.detach().sum(dim=2) - a).norm(dim=1).max().item()
+
+
+def warn_if_unconverged(plan: torch.Tensor, a: torch.Tensor, epsilon: float, max_iter: int, tol: float) -> None:
+    """A `UserWarning` (once per setting and dtype) when the solve stopped with the marginal error above
+    `max(tol, MARGINAL_WARNING_TOLERANCE)`: the plan, the loss and its gradient are then not the optimum's."""
+    error = marginal_error(plan, a)
+    threshold = max(tol, MARGINAL_WARNING_TOLERANCE)
+    setting = (epsilon, max_iter, tol, plan.dtype)
+    if error > threshold and setting not in _WARNED_SETTINGS:
+        _WARNED_SETTINGS.add(setting)
+        warnings.warn(
+            f"Sinkhorn stopped unconverged after {max_iter} iterations at epsilon={epsilon:g}: the plan misses its "
+            f"marginals by {error:.2g} (tolerance {threshold:g}), so the OT loss and its gradient are not the "
+            f"optimum's. Raise `ot_max_iter` (e.g. to {10 * max_iter}) or `ot_epsilon` (e.g. to {10 * epsilon:g}); "
+            "small epsilon needs many more iterations.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 class OptimalTransportLoss(DistillationLoss):
@@ -144,7 +197,8 @@ class OptimalTransportLoss(DistillationLoss):
     `text_attention_mask` (the student, or the same network, on the target sentence). See `token_ot_distances`.
 
     Args:
-        epsilon (`float`, *optional*, defaults to 0.05): entropic regularisation.
+        epsilon (`float`, *optional*, defaults to 0.05): entropic regularisation; at least [`smallest_epsilon`] of
+            float32 (2.4e-5), the dtype training solves in.
         max_iter (`int`, *optional*, defaults to 100): Sinkhorn iterations at most.
         tol (`float`, *optional*, defaults to 1e-6): marginal-error tolerance.
         grad (`str`, *optional*, defaults to `"envelope"`): `"envelope"` (the plan as a constant: cheap, exact at the

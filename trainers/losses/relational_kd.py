@@ -53,6 +53,7 @@ class RelationalKDLoss(DistillationLoss):
     """
 
     name = "relational_kd"
+    batch_scope = "process"
     method = "CL2CM relational cross-lingual distillation"
     tags = ("cl2cm",)
     argument_fields: ClassVar[dict[str, str]] = {

@@ -94,6 +94,7 @@ class SigmoidLoss(DistillationLoss):
     """
 
     name = "sigmoid"
+    batch_scope = "global"
     citation = """@inproceedings{zhai2023sigmoid,
     title = {Sigmoid Loss for Language Image Pre-Training},
     author = {Zhai, Xiaohua and Mustafa, Basil and Kolesnikov, Alexander and Beyer, Lucas},

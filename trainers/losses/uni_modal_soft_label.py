@@ -61,6 +61,7 @@ class UniModalSoftLabelLoss(LearnableTemperatureLoss):
     """
 
     name = "uni_modal_soft_label"
+    batch_scope = "process"
     method = "CUSA uni-modal soft-label alignment (USA)"
     tags = ("cusa",)
     default_weight = 0.5  # CUSA's beta (CLIP setting)

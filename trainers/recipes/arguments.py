@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..common.values import require_positive
+
 
 @dataclass
 class ModelArguments:
@@ -66,6 +68,10 @@ class DataArguments:
 
     dataset: str = field(default="embedded", metadata={"help": "Built-in name, save_to_disk folder, layout folder."})
     dataset_kwargs: str | None = field(default=None, metadata={"help": "Mapping of loader keyword arguments."})
+    streaming: bool = field(
+        default=False,
+        metadata={"help": "Stream the dataset (webdataset .tar shards, Hub id), not load it; needs max_steps."},
+    )
     train_split: str = field(default="train", metadata={"help": "Split to train on ('bitext' for bitext-only)."})
     eval_split: str | None = field(default="validation", metadata={"help": "Split to evaluate on (None: skip)."})
     train_languages: list[str] | None = field(
@@ -85,3 +91,8 @@ class DataArguments:
         default_factory=lambda: ["train", "bitext"],
         metadata={"help": "Splits whose text trains a tokenizer when none is given (never the test split)."},
     )
+
+    def __post_init__(self) -> None:
+        require_positive(
+            {"max_train_samples": self.max_train_samples, "max_eval_samples": self.max_eval_samples}, unset="all rows"
+        )

@@ -18,6 +18,12 @@ from ...modeling import (
     CrossModalStudentConfig,
     CrossModalStudentModel,
 )
+from ..checkpoints import (
+    BABELCLIP_MODEL_TYPES,
+    STUDENT_MODEL_TYPE,
+    TEACHER_MODEL_TYPE,
+    check_checkpoint_folder,
+)
 from ..common.files import atomic_directory
 from ..common.mappings import as_mapping
 from ..data.splits import text_corpus
@@ -86,6 +92,22 @@ def with_preset(model_args: ModelArguments) -> ModelArguments:
     return replace(model_args, **{**preset, **given})
 
 
+def check_model_checkpoint(path: str, expected: str, command: str) -> None:
+    """Raise a `ValueError` unless the checkpoint `path` (`model_name_or_path`) holds the `expected` babelclip model
+    type (`"babelclip"`: a student, `"babelclip_teacher"`: a cross-lingual teacher), with readable files."""
+    model_type = check_checkpoint_folder(path)
+    if model_type is None:
+        model_type = AutoConfig.from_pretrained(path).model_type
+    if model_type != expected:
+        held = BABELCLIP_MODEL_TYPES.get(model_type, f"a `{model_type}` model")
+        other = "train-teacher" if model_type == TEACHER_MODEL_TYPE else "train-student"
+        raise ValueError(
+            f"model_name_or_path {path!r} holds {held}, but `babelclip {command}` continues "
+            f"{BABELCLIP_MODEL_TYPES[expected]}. Pass a checkpoint of that kind"
+            + (f", or train this one with `babelclip {other}`." if model_type in BABELCLIP_MODEL_TYPES else ".")
+        )
+
+
 def _has_saved_model(folder: str | Path) -> bool:
     return (Path(folder) / "config.json").is_file()
 
@@ -132,6 +154,7 @@ def build_student(
         return _student_from_dual_encoder(model_args, tokenizer, source_teacher_dir)
     model_args = with_preset(model_args)
     if model_args.model_name_or_path is not None:
+        check_model_checkpoint(model_args.model_name_or_path, STUDENT_MODEL_TYPE, "train-student")
         model = CrossModalStudentModel.from_pretrained(model_args.model_name_or_path)
         try:
             processor = BabelClipProcessor.from_pretrained(model_args.model_name_or_path)
@@ -139,6 +162,9 @@ def build_student(
             processor = BabelClipProcessor(
                 image_processor_for(model.config.vision_config, model_args.image_size), tokenizer
             )
+        if model_args.tokenizer_name_or_path is not None:
+            # The tokenizer asked for replaces the checkpoint's (the trainer checks that it fits the embedding).
+            processor = BabelClipProcessor(processor.image_processor, tokenizer)
         return model, processor
     head_settings = dict(
         projection_dim=model_args.projection_dim,
@@ -195,6 +221,7 @@ def build_cross_lingual_teacher(model_args: ModelArguments, tokenizer: PreTraine
     """A `CrossLingualTeacherModel` from a checkpoint, a text backbone or a text config."""
     model_args = with_preset(model_args)
     if model_args.model_name_or_path is not None:
+        check_model_checkpoint(model_args.model_name_or_path, TEACHER_MODEL_TYPE, "train-teacher")
         return CrossLingualTeacherModel.from_pretrained(model_args.model_name_or_path)
     settings = dict(projection_dim=model_args.projection_dim, text_pooling=model_args.text_pooling)
     if model_args.text_model_name_or_path is not None:

@@ -40,9 +40,10 @@ from ..data.languages import DEFAULT_SOURCE_LANGUAGE
 from ..data.resources import resource_groups
 from ..evaluation.checkpoint import evaluate_checkpoint
 from ..evaluation.reports import compare_reports
+from ..training.run_folder import verify_run_weights
 from ..training.runs import train_and_evaluate
 from .presets import PRESETS, RecipeSettings
-from .stages import EMBEDDED, RecipeContext, prepare_splits, unique_images
+from .stages import EMBEDDED, RecipeContext, claim_recipe_folder, prepare_splits, unique_images
 
 __all__ = ["PRESETS", "RecipeSettings", "languages_without_images_bitext", "run_demo", "summarize"]
 
@@ -69,12 +70,16 @@ def report_test_split_in_card(folder: Path, metrics: dict[str, Any], test: Datas
     write_checkpoint_card(folder, folder.name, evaluations=[describe_evaluation(name, metrics, test)])
 
 
-def run_demo(output_dir: str | Path, settings: RecipeSettings = PRESETS["full"]) -> dict[str, Any]:
-    """Runs (or resumes) every stage; returns the per-language test metrics of both students and the wall time."""
+def run_demo(
+    output_dir: str | Path, settings: RecipeSettings = PRESETS["full"], on_run_mismatch: str = "error"
+) -> dict[str, Any]:
+    """Runs (or resumes) every stage; returns the per-language test metrics of both students and the wall time.
+
+    A folder holding a demo with other settings (`settings.json`) is a `ValueError` that lists them, or is emptied
+    first with `on_run_mismatch="restart"` (see `claim_recipe_folder`)."""
     started = time.perf_counter()
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(asdict(settings), output_dir / "settings.json")
+    claim_recipe_folder(output_dir, asdict(settings), on_run_mismatch)
     splits = prepare_splits(EMBEDDED, output_dir, settings)
     run = RecipeContext.create(settings, splits, output_dir, output_dir / "tokenizer", settings.seed, embedded=True)
     train, validation = splits["train"], splits["validation"]
@@ -133,6 +138,7 @@ def run_demo(output_dir: str | Path, settings: RecipeSettings = PRESETS["full"])
 
     results = {}
     for name, folder in (("translate-train", baseline_dir), ("distilled", distilled_dir)):
+        verify_run_weights(folder)
         results[name] = evaluate_checkpoint(
             str(folder),
             str(output_dir / "data"),

@@ -3,6 +3,8 @@ the CL2CM cross-lingual teacher and the frozen CUSA teachers. Every stage is res
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,13 +12,14 @@ from typing import Any
 from datasets import Dataset, load_from_disk
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase, set_seed
 
-from ..common.files import atomic_directory
+from ..common.files import atomic_directory, write_json_atomically
 from ..data.bitext import image_text_as_bitext
 from ..data.embedded import build_embedded_dataset
 from ..data.schema import EMBEDDED_DATASET as EMBEDDED
 from ..data.schema import IMAGE_ID
 from ..data.splits import load_dataset_splits
 from ..training.arguments import DistillationArguments
+from ..training.run_folder import MISMATCH_FLAG, verify_run_weights
 from ..training.runs import is_run_complete, train_and_evaluate
 from .arguments import ModelArguments
 from .builders import build_cross_lingual_teacher, build_student, export_backbone
@@ -26,6 +29,58 @@ from .text_towers import pretrained_text_folder, recipe_tokenizer
 # The CL2CM teacher's own alignment: instance level (contrastive) and word level (OT), as in the demo since round 1.
 TEACHER_LOSSES = ("contrastive", "optimal_transport")
 TEACHER_LOSS_WEIGHTS = (1.0, 0.5)
+
+SETTINGS_NAME = "settings.json"
+RECIPE_ON_MISMATCH = ("error", "restart")
+
+
+def _flat(values: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(values, dict):
+        return {prefix: values}
+    flat = {}
+    for key, value in values.items():
+        flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Every nested setting that differs, as `budget.steps.teacher: 2 -> 300`."""
+    old, new = _flat(recorded), _flat(current)
+    return [
+        f"{key}: {old.get(key, '<unset>')!r} -> {new.get(key, '<unset>')!r}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key, "<unset>") != new.get(key, "<unset>")
+    ]
+
+
+def claim_recipe_folder(output_dir: Path, settings: dict[str, Any], on_mismatch: str = "error") -> None:
+    """Records a recipe's settings in `output_dir/settings.json`, where its stages are reused by later runs. A folder
+    whose `settings.json` says otherwise is a `ValueError` listing the differences (its finished stages would be
+    reused and mixed with new ones), or with `on_mismatch="restart"` is emptied first."""
+    if on_mismatch not in RECIPE_ON_MISMATCH:
+        raise ValueError(
+            f"on_run_mismatch must be one of {RECIPE_ON_MISMATCH} for a recipe, got {on_mismatch!r}: its finished "
+            "stages were trained with the recorded settings, so resuming with others would mix the two."
+        )
+    settings = json.loads(json.dumps(settings))
+    path = output_dir / SETTINGS_NAME
+    if path.is_file():
+        differences = settings_differences(json.loads(path.read_text()), settings)
+        if differences and on_mismatch == "error":
+            listed = "\n  ".join(differences[:20]) + ("\n  ..." if len(differences) > 20 else "")
+            raise ValueError(
+                f"{output_dir} holds a run with other settings ({path}); what differs:\n  {listed}\n"
+                f"Its finished stages would be reused as if they were this run's. Choose another output_dir, or "
+                f"start over there with `{MISMATCH_FLAG} restart` (deletes everything in it)."
+            )
+        if differences:
+            for child in output_dir.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(settings, path)
 
 
 def prepare_splits(dataset: str, output_dir: Path, settings: RecipeSettings) -> dict[str, Dataset]:
@@ -115,7 +170,8 @@ class RecipeContext:
         return build_student(self.model_arguments(uni_modal_heads), self.tokenizer)
 
     def trained_student(self, folder: Path) -> tuple[Any, Any]:
-        """A saved student and its processor."""
+        """A saved student (its weights checked against the sha256 its run recorded) and its processor."""
+        verify_run_weights(folder)
         return build_student(ModelArguments(model_name_or_path=str(folder)), self.tokenizer)
 
     def training_arguments(self, folder: Path, stage: str, rows: int, **overrides) -> DistillationArguments:
@@ -157,5 +213,6 @@ class RecipeContext:
             if not (shared / "config.json").is_file():
                 export_backbone(AutoModel.from_pretrained(str(pretrained)), self.tokenizer, shared)
             return image_teacher, str(shared)
+        verify_run_weights(cross_lingual_teacher)
         teacher = build_cross_lingual_teacher(ModelArguments(model_name_or_path=str(cross_lingual_teacher)), None)
         return image_teacher, export_backbone(teacher.text_model, self.tokenizer, folder / "text_teacher")

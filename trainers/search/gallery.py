@@ -4,7 +4,8 @@
   `embedding` and, optionally, that image's `captions` and their `caption_languages`;
 - a **text** gallery (`kind="text"`): one row per caption, with `caption`, `language`, `image_id` and `embedding`.
 
-Embeddings are L2-normalised float32.
+Embeddings are L2-normalised float32. Each gallery records the model that encoded it (`provenance.py`), and a search
+with another model is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from datasets import Dataset, Features, Sequence, Value, load_from_disk
+from datasets import Dataset, DatasetInfo, Features, Sequence, Value, load_from_disk
 from torch import nn
 
 from ..common.files import atomic_directory, check_folder_target
@@ -24,10 +25,12 @@ from ..evaluation.encoding import (
     encode_column,
     evaluation_mode,
     image_encoder,
+    is_writing_process,
     text_encoder,
     unique_first_indices,
     video_encoder,
 )
+from .provenance import gallery_description
 
 GalleryKind = Literal["image", "text"]
 GALLERY_KINDS: tuple[str, ...] = ("image", "text")
@@ -92,9 +95,14 @@ def encode_gallery(
     include_captions: bool = True,
     overwrite: bool = False,
     show_progress: bool = True,
+    accelerator=None,
 ) -> Dataset:
     """
     Encodes the images (or videos) or the captions of a retrieval dataset once, for [`GallerySearcher`].
+
+    With an `accelerate.Accelerator` of several processes (see `evaluation.encoding.launched_accelerator`), each
+    process encodes its contiguous shard of the rows, the shards are gathered in order (every process returns the
+    whole gallery, the same as one process would) and only the main process writes `output_dir`.
 
     Args:
         model (`nn.Module`): a babelclip student (`get_image_features` / `get_video_features` / `get_text_features`).
@@ -110,6 +118,8 @@ def encode_gallery(
             Image galleries also store each image's `captions` and `caption_languages`, to display results.
         overwrite (`bool`, *optional*, defaults to `False`): replace an existing non-empty `output_dir`.
         show_progress (`bool`, *optional*, defaults to `True`): a tqdm bar over the batches.
+        accelerator (`accelerate.Accelerator`, *optional*, defaults to `None`):
+            Split the encoding across its processes; `model` must be on `accelerator.device`.
 
     Returns:
         `datasets.Dataset`: the gallery, with L2-normalised float32 `embedding`s (see the module docstring).
@@ -137,6 +147,7 @@ def encode_gallery(
                 dataset,
                 CAPTION,
                 batch_size=batch_size,
+                accelerator=accelerator,
                 show_progress=show_progress,
                 description="captions",
             )
@@ -152,6 +163,7 @@ def encode_gallery(
                 media,
                 first_rows,
                 batch_size,
+                accelerator,
                 show_progress=show_progress,
                 description="images" if schema == IMAGE_TEXT else "videos",
             )
@@ -159,12 +171,17 @@ def encode_gallery(
             if include_captions:
                 columns["captions"], columns["caption_languages"] = _captions_per_image(dataset, columns[IMAGE_ID])
     embeds = F.normalize(embeds.float(), dim=-1).numpy()
+    features = _gallery_features(kind, embeds.shape[1], kind == "image" and include_captions)
     gallery = Dataset.from_dict(
         {**columns, "embedding": embeds},
-        features=_gallery_features(kind, embeds.shape[1], kind == "image" and include_captions),
+        features=features,
+        # Which model encoded it: checked before each search (see `provenance.py`).
+        info=DatasetInfo(description=gallery_description(model), features=features),
     )
-    if output_dir is not None:
+    if output_dir is not None and is_writing_process(accelerator):
         save_gallery(gallery, output_dir, overwrite=overwrite)
+    if output_dir is not None and accelerator is not None:
+        accelerator.wait_for_everyone()  # every process returns once the folder is there
     return gallery
 
 

@@ -14,11 +14,13 @@ from datasets import Dataset
 from PIL import Image
 from torch import nn
 
-from ..data.schema import IMAGE_ID
+from ..data.images import to_rgb
+from ..data.schema import IMAGE_ID, is_blank_text
 from ..evaluation.encoding import encode_in_batches, image_encoder, text_encoder
 from .gallery import gallery_kind, load_gallery
 from .index import IndexType, check_index_options, exact_search, faiss_search
 from .persistence import load_or_build_faiss_index
+from .provenance import check_gallery_model
 
 
 class GallerySearcher:
@@ -37,6 +39,9 @@ class GallerySearcher:
             `gallery` is one (a path, or a `Dataset` read by [`load_gallery`]). An in-memory gallery without
             `index_dir` builds its index every time.
         save_index (`bool`, *optional*, defaults to `True`): `False` builds the FAISS index in memory only.
+        allow_model_mismatch (`bool`, *optional*, defaults to `False`):
+            Search with a model other than the one the gallery records (see [`check_model`]), with a warning; by
+            default that is a `ValueError`.
         index_options: the index type's options for [`build_faiss_index`] (`hnsw_m`, `ef_construction`, `ef_search`
             for HNSW; `nlist`, `nprobe` for IVF); others are a `ValueError`.
 
@@ -56,6 +61,7 @@ class GallerySearcher:
         chunk_size: int | None = None,
         index_dir: str | os.PathLike | None = None,
         save_index: bool = True,
+        allow_model_mismatch: bool = False,
         **index_options: Any,
     ):
         check_index_options(index, index_options)
@@ -78,6 +84,8 @@ class GallerySearcher:
             bad = torch.nonzero(~torch.isfinite(self.embeddings).all(dim=1)).flatten()[:5].tolist()
             raise ValueError(f"Gallery rows {bad} hold NaN or infinite embeddings: re-encode the gallery.")
         self.index_name = index
+        self.allow_model_mismatch = allow_model_mismatch
+        self._checked_models: set[int] = set()
         self.chunk_size = chunk_size
         self.device = torch.device(device)
         self._faiss_index = None
@@ -98,6 +106,16 @@ class GallerySearcher:
 
     def __len__(self) -> int:
         return self.embeddings.shape[0]
+
+    def check_model(self, model: nn.Module) -> None:
+        """A `ValueError` unless `model` (or its base, under LoRA adapters) encoded the gallery; see `provenance.py`.
+
+        [`search_text`] and [`search_image`] call it; each model is checked once per searcher (its weights are hashed),
+        so a model changed in place afterwards is not checked again.
+        """
+        if id(model) not in self._checked_models:
+            check_gallery_model(self.gallery, model, self.allow_model_mismatch)
+            self._checked_models.add(id(model))
 
     def search_embeddings(
         self, queries: torch.Tensor | np.ndarray, k: int = 10, unique_images: bool = False
@@ -202,6 +220,7 @@ class GallerySearcher:
             an image gallery, the caption for a text gallery. For the rows themselves, call [`encode_texts`] and
             [`search_embeddings`] and index `gallery` with the returned indices.
         """
+        self.check_model(model)
         return self._hits(encode_texts(model, processor, queries, batch_size, max_length), k, unique_images)
 
     def search_image(
@@ -228,6 +247,7 @@ class GallerySearcher:
             `list[list[tuple[str, float]]]`: per image, `(key, score)` pairs best first (captions for a text gallery,
             `image_id`s for an image gallery).
         """
+        self.check_model(model)
         return self._hits(encode_images(model, processor, images, batch_size), k, unique_images)
 
 
@@ -266,6 +286,12 @@ def encode_texts(
     """
     if isinstance(texts, str):
         raise ValueError("texts must be a list of strings; wrap a single query as [query].")
+    blank = [position for position, text in enumerate(texts) if not isinstance(text, str) or is_blank_text(text)]
+    if blank:
+        raise ValueError(
+            f"Query {blank[0]} ({texts[blank[0]]!r}) is empty or blank (only whitespace, zero-width or format "
+            f"characters; {len(blank)} such queries in all): it would still rank the gallery. Pass visible text."
+        )
     return _encode_in_batches(model, text_encoder(model, processor, max_length), list(texts), batch_size)
 
 
@@ -296,6 +322,6 @@ def _open_image(image: Image.Image | str | os.PathLike) -> Image.Image:
         raise ValueError(f"Query image {str(path)!r} does not exist: check the path.")
     try:
         with Image.open(path) as opened:
-            return opened.convert("RGB")
+            return to_rgb(opened).copy()  # a copy: the file closes on leaving the block
     except OSError as error:
         raise ValueError(f"Cannot read query image {str(path)!r} ({error}): pass a PNG or JPEG file.") from error

@@ -1,6 +1,7 @@
 """Training: `DistillationArguments` (`arguments.py`, settings in `settings.py`), the `DistillationCollator`
 (`collator.py`), frozen teachers (`teachers.py`), the `DistillationTrainer` (`trainer.py`), resumable runs
-(`runs.py`) and leaving a multi-process launch cleanly (`launching.py`)."""
+(`runs.py`; a run folder's identity, lock and weight digests in `run_folder.py`) and leaving a multi-process
+launch cleanly (`launching.py`)."""
 
 from ..common.lazy import lazy_exports
 

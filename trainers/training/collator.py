@@ -9,7 +9,9 @@ Keys produced (only those the run needs):
 - the source sentence, in the source teacher's own tokenizer when it has one (else the trained model's):
   `source_input_ids`, `source_attention_mask`;
 - CL2CM teacher: `cl_source_input_ids`, `cl_source_attention_mask`, `cl_target_input_ids`, `cl_target_attention_mask`;
-- CUSA teachers: `image_teacher_pixel_values`, `text_teacher_input_ids`, `text_teacher_attention_mask`.
+- CUSA teachers: `image_teacher_pixel_values`, `text_teacher_input_ids`, `text_teacher_attention_mask`;
+- in place of a teacher's inputs, when the rows carry that teacher's cached outputs (`teacher_cache.py`): the
+  `cached_*` tensors (`collate_cached_outputs`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from ..data.images import to_rgb
 from ..data.schema import (
     BITEXT,
     CAPTION,
@@ -34,6 +37,7 @@ from ..data.schema import (
     VIDEO_TEXT,
     row_schema,
 )
+from .teacher_cache import collate_cached_outputs, has_cached_outputs
 
 
 def stable_group_id(key: str) -> int:
@@ -49,7 +53,7 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int, prefix: str = "")
 
 
 def _rgb(image: Image.Image) -> Image.Image:
-    return image if image.mode == "RGB" else image.convert("RGB")
+    return to_rgb(image)
 
 
 class DistillationCollator:
@@ -105,15 +109,8 @@ class DistillationCollator:
         kind = row_schema(rows[0])
         if any(row_schema(row) != kind for row in rows):
             raise ValueError("A batch mixes schemas (image-text, video-text, bitext): keep one schema per dataset.")
-        if kind == BITEXT:
-            sources = [row[SOURCE] for row in rows]
-            targets = [row[TARGET] for row in rows]
-            group_keys = sources
-        else:
-            targets = [row[CAPTION] for row in rows]
-            # Source-language rows translate themselves; other rows without a source caption fall back to their text.
-            sources = [row.get(SOURCE_CAPTION) or row[CAPTION] for row in rows]
-            group_keys = [str(row[IMAGE_ID]) for row in rows]
+        sources, targets = self.sentences(kind, rows)
+        group_keys = sources if kind == BITEXT else [str(row[IMAGE_ID]) for row in rows]
 
         batch = tokenize(self.tokenizer, targets, self.max_length)
         batch["group_ids"] = torch.tensor([stable_group_id(key) for key in group_keys], dtype=torch.long)
@@ -122,18 +119,48 @@ class DistillationCollator:
         elif kind == VIDEO_TEXT:
             videos = self.processor(videos=[[_rgb(frame) for frame in row[FRAMES]] for row in rows])
             batch["frames"], batch["frame_mask"] = videos["frames"], videos["frame_mask"]
-        if self.with_source or kind == BITEXT:
-            batch.update(tokenize(self.source_tokenizer, sources, self.max_length, prefix="source_"))
-        if self.cross_lingual_tokenizer is not None:
-            batch.update(tokenize(self.cross_lingual_tokenizer, sources, self.max_length, prefix="cl_source_"))
-            batch.update(tokenize(self.cross_lingual_tokenizer, targets, self.max_length, prefix="cl_target_"))
-        if self.image_teacher_processor is not None:
+        # Rows from the teacher cache carry a teacher's outputs: those pass through, that teacher's inputs are not made.
+        batch.update(collate_cached_outputs(rows))
+        for name in self._teachers_fed(kind):
+            if not has_cached_outputs(name, rows[0]):
+                batch.update(self.teacher_inputs(name, kind, rows))
+        return batch
+
+    @staticmethod
+    def sentences(kind: str, rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        """The `(sources, targets)` of rows of schema `kind`: bitext's two sides; else each row's English source
+        caption and its caption."""
+        if kind == BITEXT:
+            return [row[SOURCE] for row in rows], [row[TARGET] for row in rows]
+        # Source-language rows translate themselves; other rows without a source caption fall back to their text.
+        return [row.get(SOURCE_CAPTION) or row[CAPTION] for row in rows], [row[CAPTION] for row in rows]
+
+    def _teachers_fed(self, kind: str) -> list[str]:
+        fed = {
+            "source_teacher": self.with_source or kind == BITEXT,
+            "cross_lingual_teacher": self.cross_lingual_tokenizer is not None,
+            "image_teacher": self.image_teacher_processor is not None,
+            "text_teacher": self.text_teacher_tokenizer is not None,
+        }
+        return [name for name, needed in fed.items() if needed]
+
+    def teacher_inputs(self, name: str, kind: str, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """The inputs of teacher `name` (a `Teachers` attribute) for `rows`: the `source_*`, `cl_*`,
+        `image_teacher_pixel_values` or `text_teacher_*` keys. The teacher cache builds from these too."""
+        if name == "image_teacher":
             if kind != IMAGE_TEXT:
                 raise ValueError("CUSA's image teacher needs image-text rows (`image` column); this batch has none.")
             images = [_rgb(row[IMAGE]) for row in rows]
-            batch["image_teacher_pixel_values"] = self.image_teacher_processor(images, return_tensors="pt")[
-                "pixel_values"
-            ]
-        if self.text_teacher_tokenizer is not None:
-            batch.update(tokenize(self.text_teacher_tokenizer, sources, self.max_length, prefix="text_teacher_"))
-        return batch
+            pixel_values = self.image_teacher_processor(images, return_tensors="pt")["pixel_values"]
+            return {"image_teacher_pixel_values": pixel_values}
+        sources, targets = self.sentences(kind, rows)
+        if name == "source_teacher":
+            return tokenize(self.source_tokenizer, sources, self.max_length, prefix="source_")
+        if name == "cross_lingual_teacher":
+            return {
+                **tokenize(self.cross_lingual_tokenizer, sources, self.max_length, prefix="cl_source_"),
+                **tokenize(self.cross_lingual_tokenizer, targets, self.max_length, prefix="cl_target_"),
+            }
+        if name == "text_teacher":
+            return tokenize(self.text_teacher_tokenizer, sources, self.max_length, prefix="text_teacher_")
+        raise ValueError(f"Unknown teacher {name!r}: the collator feeds {self._teachers_fed(kind)}.")

@@ -1,13 +1,17 @@
 """Run bookkeeping: resumable training runs in an `output_dir`.
 
 Each run is resumable: checkpoints go to `output_dir/checkpoint-*`, a rerun resumes from the last complete one, and
-a finished run (marked by `output_dir/run_complete.json`, written last and atomically) is not trained again.
+a finished run (marked by `output_dir/run_complete.json`, written last and atomically) is not trained again. A
+checkpoint at the last step is final: a rerun loads it and goes straight to saving and evaluation. The run folder's
+guards (its identity, its lock, the digests of its weights) are in `run_folder.py`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +21,20 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from ..common.files import write_json_atomically
 from ..evaluation.reports import write_retrieval_report
 from .arguments import DistillationArguments
+from .run_folder import (
+    RUN_COMPLETE_NAME,
+    RUN_IDENTITY_NAME,
+    default_settings,
+    open_run,
+    run_folder_lock,
+    run_identity,
+    verify_run_weights,
+    weight_digests,
+)
 from .trainer import DistillationTrainer
 
 logger = logging.getLogger(__name__)
 
-RUN_COMPLETE_NAME = "run_complete.json"
 TRAINER_STATE_NAME = "trainer_state.json"
 
 
@@ -52,8 +65,31 @@ def is_run_complete(output_dir: str | Path) -> bool:
 
 
 def completed_run_metrics(output_dir: str | Path) -> dict[str, Any]:
-    """The nested per-language metrics a finished run recorded."""
+    """The nested per-language metrics a finished run recorded, once its weights are checked against their recorded
+    sha256 (a changed file is a `ValueError` naming it)."""
+    verify_run_weights(output_dir)
     return run_record(output_dir)["metrics"]
+
+
+def is_final_checkpoint(checkpoint: str | Path, training_args: DistillationArguments) -> bool:
+    """Whether `checkpoint` was saved at the run's last step (`max_steps`, or the step count its state planned)."""
+    state = json.loads((Path(checkpoint) / TRAINER_STATE_NAME).read_text())
+    planned = training_args.max_steps if training_args.max_steps > 0 else state.get("max_steps", 0)
+    return planned > 0 and state["global_step"] >= planned
+
+
+@contextmanager
+def claimed_run_folder(model, training_args: DistillationArguments, train_dataset, eval_dataset) -> Iterator[None]:
+    """The run folder, locked by the main process for the block, after its recorded identity was checked against this
+    run's (see `run_folder.open_run` and `training_args.on_run_mismatch`); the other processes wait for that."""
+    with ExitStack() as stack:
+        with training_args.main_process_first(local=False, desc="claiming the run folder"):
+            if training_args.process_index == 0:
+                stack.enter_context(run_folder_lock(training_args.output_dir))
+                identity = run_identity(model, training_args, train_dataset, eval_dataset)
+                defaults = default_settings(type(training_args))
+                open_run(training_args.output_dir, identity, training_args.on_run_mismatch, defaults)
+        yield
 
 
 def run_record(output_dir: str | Path) -> dict[str, Any]:
@@ -87,7 +123,19 @@ def train_and_evaluate(
     Returns the nested per-language metrics (empty without an eval dataset). A completed run is not retrained: its
     saved metrics are returned. `callbacks` go to the Trainer (e.g. `EarlyStoppingCallback`); with
     `load_best_model_at_end`, the saved model is the best checkpoint and `run_complete.json` names its step.
+
+    The folder is locked for the run, and a folder holding a run with another model, data or settings is a
+    `ValueError` unless `training_args.on_run_mismatch` says `restart` or `resume` (see `run_folder.py`).
     """
+    with claimed_run_folder(model, training_args, train_dataset, eval_dataset):
+        return _train_and_evaluate(
+            model, training_args, processor, train_dataset, eval_dataset, teachers, report_title, callbacks
+        )
+
+
+def _train_and_evaluate(
+    model, training_args, processor, train_dataset, eval_dataset, teachers, report_title, callbacks
+) -> dict[str, Any]:
     output_dir = Path(training_args.output_dir)
     if is_run_complete(output_dir):
         logger.info("%s holds a finished run (%s): not training again.", output_dir, RUN_COMPLETE_NAME)
@@ -101,8 +149,12 @@ def train_and_evaluate(
         teachers=teachers,
         callbacks=callbacks,
     )
-    if train_dataset is not None:
-        trainer.train(resume_from_checkpoint=last_complete_checkpoint(output_dir))
+    resume_from = last_complete_checkpoint(output_dir)
+    if train_dataset is not None and resume_from is not None and is_final_checkpoint(resume_from, training_args):
+        logger.info("%s was saved at the last step: loading it, not training again.", resume_from)
+        trainer.load_final_checkpoint(resume_from)
+    elif train_dataset is not None:
+        trainer.train(resume_from_checkpoint=resume_from)
     # The evaluations that selected the checkpoint (before the final one below joins the log).
     curve = selection_curve(trainer.state.log_history, training_args.metric_for_best_model or "")
     trainer.save_model(str(output_dir))
@@ -115,6 +167,8 @@ def train_and_evaluate(
     if trainer.is_world_process_zero():
         trainer.create_model_card()
         record = {"metrics": metrics, "global_step": trainer.state.global_step, "world_size": trainer.args.world_size}
+        record["identity"] = json.loads((output_dir / RUN_IDENTITY_NAME).read_text())
+        record["weights"] = weight_digests(output_dir)
         if trainer.state.best_global_step is not None:
             record.update(
                 best_global_step=trainer.state.best_global_step,

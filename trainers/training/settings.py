@@ -70,11 +70,27 @@ class DistillationSettings:
             the projection (and heads) train: the warm-up of a new projection before the tower is tuned.
         max_text_length (`int`, *optional*, defaults to 64):
             Tokenizer truncation length for every text the collator tokenizes.
+        stream_shuffle_buffer (`int`, *optional*, defaults to 1000):
+            Rows in the shuffle buffer of a training stream (`datasets.IterableDataset`; a new order each pass, see
+            `babelclip.trainers.data.streaming`); 0 reads the stream in its stored order. Map-style data ignore it.
         source_language (`str`, *optional*, defaults to `"en"`):
             The language of bitext sources and `source_caption`s: the side the other languages are distilled to, the
             language replayed to keep it in place, and the reference of the per-language recall gaps.
         eval_reference_language (`str`, *optional*):
             Language whose R@1 the per-language gaps are measured against; defaults to `source_language`.
+        on_run_mismatch (`str`, *optional*, defaults to `"error"`):
+            What a rerun into an `output_dir` holding another run (finished or half-done, with another starting model,
+            data or result-changing setting) does: `"error"` stops with the differences, `"restart"` deletes that
+            run's checkpoints and results and trains from the start, `"resume"` continues it anyway (recorded).
+        teacher_cache (`str`, *optional*, defaults to `"auto"`):
+            Compute each frozen teacher's outputs once per dataset into Arrow files and read them in place of running
+            the teacher every step (`teacher_cache.py`; equal losses): `"auto"` wherever that is exact (a map-style
+            `datasets.Dataset` without a transform, frozen teachers; otherwise one logged line says why not and the
+            teachers run online), `"on"` requires it (a `ValueError` says why it cannot be used), `"off"` runs the
+            teachers online.
+        teacher_cache_dir (`str`, *optional*):
+            Where the teacher cache files go; defaults to `teacher_cache` in the Hugging Face datasets cache, shared
+            by every output_dir, seed and benchmark arm.
     """
 
     losses: list[str] = field(
@@ -124,10 +140,27 @@ class DistillationSettings:
         metadata={"help": "Freeze the text embeddings + first N text layers; -1: the whole text tower."},
     )
     max_text_length: int = field(default=64, metadata={"help": "Tokenizer truncation length."})
+    stream_shuffle_buffer: int = field(
+        default=1000, metadata={"help": "Shuffle buffer (rows) of a streamed training set; 0: stored order."}
+    )
     source_language: str = field(
         default=DEFAULT_SOURCE_LANGUAGE,
         metadata={"help": "Language of bitext sources and source captions (distilled to, replayed, gap reference)."},
     )
     eval_reference_language: str | None = field(
         default=None, metadata={"help": "Language the recall gaps refer to (default: source_language)."}
+    )
+    on_run_mismatch: str = field(
+        default="error",
+        metadata={"help": "output_dir holds another run: 'error' (list what differs), 'restart' or 'resume'."},
+    )
+    teacher_cache: str = field(
+        default="auto",
+        metadata={
+            "help": "Frozen teachers' outputs computed once per dataset and read from Arrow files: 'auto' (where "
+            "exact), 'on' (required) or 'off' (teachers run every step)."
+        },
+    )
+    teacher_cache_dir: str | None = field(
+        default=None, metadata={"help": "Folder of the teacher cache (default: teacher_cache in the datasets cache)."}
     )

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoTokenizer
 
+from ...model_cards.public_names import is_hub_id
+from ...modeling.configuration_babelclip import check_text_config, check_vision_config
 from ...modeling.dual_encoder_babelclip import load_source_tokenizer
 from ...modeling.functional_babelclip import masked_mean
+from ..checkpoints import BABELCLIP_MODEL_TYPES, TEACHER_MODEL_TYPE, check_checkpoint_folder
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +105,18 @@ def _config_value(model: nn.Module, *path: str):
     return value
 
 
+def require_teacher_path(path: str, argument: str) -> None:
+    """Raise a `ValueError` naming `argument` when `path` is neither an existing folder nor a Hub id.
+
+    Checked when the teachers load (at trainer construction, before any step), not when the arguments are built: a
+    recipe names a teacher's folder before the stage that trains it has run."""
+    if not os.path.exists(os.path.expanduser(str(path))) and not is_hub_id(str(path)):
+        raise ValueError(
+            f"`{argument}` {str(path)!r} does not exist (and is not a Hub id): check the path, or train / save that "
+            "teacher there first."
+        )
+
+
 def load_source_teacher(path: str, model: nn.Module) -> tuple[nn.Module, object | None]:
     """Load and freeze the source teacher at `path` and its tokenizer, checked against the model about to be trained.
 
@@ -113,6 +129,8 @@ def load_source_teacher(path: str, model: nn.Module) -> tuple[nn.Module, object 
         `ValueError`: for a model without `encode_text`, a different `projection_dim`, or no tokenizer and a
         different vocabulary; the message says what to pass instead.
     """
+    require_teacher_path(path, "source_teacher_path")
+    check_checkpoint_folder(path, "source_teacher_path")
     teacher = AutoModel.from_pretrained(path)
     if not callable(getattr(teacher, "encode_text", None)):
         raise ValueError(
@@ -145,6 +163,42 @@ def load_source_teacher(path: str, model: nn.Module) -> tuple[nn.Module, object 
     return freeze(teacher), tokenizer
 
 
+def check_cross_lingual_teacher(path: str) -> None:
+    """Raise a `ValueError` unless `path` holds a `CrossLingualTeacherModel` (CL2CM's `cross_lingual_teacher_path`)."""
+    require_teacher_path(path, "cross_lingual_teacher_path")
+    model_type = check_checkpoint_folder(path, "cross_lingual_teacher_path")
+    if model_type is None:
+        model_type = AutoConfig.from_pretrained(path).model_type
+    if model_type != TEACHER_MODEL_TYPE:
+        held = BABELCLIP_MODEL_TYPES.get(model_type, f"a `{model_type}` model")
+        raise ValueError(
+            f"cross_lingual_teacher_path {path!r} holds {held}, but relational_kd (CL2CM) needs a cross-lingual "
+            f"teacher (model_type {TEACHER_MODEL_TYPE!r}): train one with `babelclip train-teacher` and pass its "
+            "folder."
+        )
+
+
+def check_uni_modal_teacher(path: str, modality: str) -> None:
+    """Raise a `ValueError` unless `path` holds one plain `modality` (`"image"` or `"text"`) encoder, as CUSA's
+    `image_teacher_path` / `text_teacher_path` must: not a babelclip model, not a tower of the other modality."""
+    argument = f"{modality}_teacher_path"
+    require_teacher_path(path, argument)
+    check_checkpoint_folder(path, argument)
+    config = AutoConfig.from_pretrained(path)
+    example = "a ViT/CLIP vision checkpoint" if modality == "image" else "a sentence encoder such as all-MiniLM-L6-v2"
+    if config.model_type in BABELCLIP_MODEL_TYPES:
+        raise ValueError(
+            f"{argument} {path!r} holds {BABELCLIP_MODEL_TYPES[config.model_type]}; CUSA's {modality} teacher is one "
+            f"plain AutoModel {modality} encoder ({example}). To use a babelclip model's {modality} tower, save that "
+            f"tower alone (`model.{'vision' if modality == 'image' else 'text'}_model.save_pretrained(folder)` with "
+            "its processor) and pass the folder."
+        )
+    try:
+        (check_vision_config if modality == "image" else check_text_config)(config)
+    except ValueError as error:
+        raise ValueError(f"{argument} {path!r}: {error}") from error
+
+
 def load_teachers(
     args, model: nn.Module, required_fields: set[str], copy_source: bool = True, bitext_training: bool = False
 ) -> Teachers:
@@ -167,9 +221,12 @@ def load_teachers(
         else:
             teachers.source_teacher = freeze(copy.deepcopy(model))
     if "cross_lingual_similarity" in required_fields and args.cross_lingual_teacher_path is not None:
+        check_cross_lingual_teacher(args.cross_lingual_teacher_path)
         teachers.cross_lingual_teacher = freeze(AutoModel.from_pretrained(args.cross_lingual_teacher_path))
         teachers.cross_lingual_tokenizer = AutoTokenizer.from_pretrained(args.cross_lingual_teacher_path)
     if {"image_teacher_similarity", "text_teacher_similarity"} & required_fields:
+        check_uni_modal_teacher(args.image_teacher_path, "image")
+        check_uni_modal_teacher(args.text_teacher_path, "text")
         teachers.image_teacher = freeze(AutoModel.from_pretrained(args.image_teacher_path))
         teachers.image_teacher_processor = AutoImageProcessor.from_pretrained(args.image_teacher_path)
         teachers.text_teacher = freeze(AutoModel.from_pretrained(args.text_teacher_path))

@@ -5,7 +5,8 @@ the optimizer never sees those parameters.
 
 One training step, on one screen (see `compute_loss`):
 1. the trained model encodes the batch (images/videos + target captions, or bitext) with gradients;
-2. the frozen teachers (eval mode, `no_grad`) turn the same batch into similarity matrices / token states;
+2. the frozen teachers (eval mode, `no_grad`) turn the same batch into similarity matrices / token states (their
+   outputs read from the teacher cache when it is on, `teacher_cache.py`);
 3. each configured loss reads what it needs from a `LossInputs` and the weighted sum is returned;
 4. every term is logged as `loss/<name>`, learnable temperatures as `temperature/<name>`.
 
@@ -24,10 +25,12 @@ import os
 from collections import defaultdict
 
 import torch
-import torch.nn.functional as F
+from datasets import IterableDataset
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer, TrainerCallback, TrainerState
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ...model_cards import write_trainer_model_card
 from ...model_cards.sentence_transformers import write_sentence_transformers_files
@@ -39,7 +42,11 @@ from ...model_cards.training_record import (
     model_source,
     write_training_record,
 )
+from ...modeling.validation_babelclip import check_text_tower_fits
+from ..checkpoints import writing_checkpoint
+from ..data.image_ids import check_training_data
 from ..data.schema import SOURCE, TARGET
+from ..data.streaming import StreamingBatches, check_streaming_arguments, materialized, streaming_dataloader
 from ..evaluation.recall import flatten_retrieval_metrics
 from ..evaluation.retrieval import evaluate_retrieval
 from ..losses import LossInputs, build_loss, loss_settings_from_arguments
@@ -47,18 +54,27 @@ from ..losses.functional import cosine_similarity_matrix
 from .arguments import DistillationArguments
 from .collator import DistillationCollator
 from .freezing import apply_freezing
-from .teachers import Teachers, image_teacher_features, load_teachers, text_teacher_features
+from .teacher_cache import (
+    CL_SOURCE_EMBEDS,
+    CL_TARGET_EMBEDS,
+    IMAGE_TEACHER_FEATURES,
+    SOURCE_ATTENTION_MASK,
+    SOURCE_TEXT_EMBEDS,
+    SOURCE_TOKEN_EMBEDS,
+    TEXT_TEACHER_FEATURES,
+    TeacherCacheSettings,
+    add_cached_teacher_outputs,
+    cache_refusal,
+    cached_teacher_outputs,
+    online_teacher_outputs,
+    token_states,
+)
+from .teachers import Teachers, load_teachers
 
 logger = logging.getLogger(__name__)
 
 LOSS_STATE_NAME = "loss_state.safetensors"
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "pixel_values", "frames", "frame_mask")
-
-
-def token_states(projected: torch.Tensor, backbone_output, which: str) -> torch.Tensor:
-    """The token states token-level OT compares: the projected ones (the shared space) or the text backbone's last
-    hidden states (`which="hidden"`; teacher and student need the same hidden size, e.g. the frozen copy)."""
-    return projected if which == "projected" else backbone_output.last_hidden_state
 
 
 class LossComposer(nn.Module):
@@ -134,7 +150,11 @@ class DistillationTrainer(Trainer):
                 f"DistillationTrainer needs `DistillationArguments`, got {type(args).__name__}: build "
                 "`babelclip.trainers.DistillationArguments(output_dir=..., losses=[...])`."
             )
+        check_streaming_arguments(kwargs.get("train_dataset"), args.max_steps)
+        kwargs["eval_dataset"] = materialized(kwargs.get("eval_dataset"))  # a stream is read once, here
         self.is_teacher_stage = _is_cross_lingual_teacher(model)
+        if args.in_batch_losses:  # one image, or one id on every row: nothing to contrast
+            check_training_data(kwargs.get("train_dataset"))
         self.loss_composer = LossComposer(args)
         required = self.loss_composer.required_fields
         if teachers is None:
@@ -147,6 +167,10 @@ class DistillationTrainer(Trainer):
         self.freezing = apply_freezing(model, args.freeze_vision, args.frozen_text_layers)
         logger.info("Freezing: %s", self.freezing.summary())
         processing_class = kwargs.get("processing_class")
+        tokenizer = getattr(processing_class, "tokenizer", processing_class)
+        if tokenizer is not None and getattr(model.config, "text_config", None) is not None:
+            check_text_tower_fits(model.config.text_config, len(tokenizer), args.max_text_length, type(model).__name__)
+        custom_collator = kwargs.get("data_collator") is not None
         if kwargs.get("data_collator") is None:
             if processing_class is None:
                 raise ValueError(
@@ -166,6 +190,9 @@ class DistillationTrainer(Trainer):
         self.loss_composer.to(self.args.device)
         for name, teacher in teachers.modules().items():
             setattr(teachers, name, self.accelerator.prepare_model(teacher, evaluation_mode=True))
+        # The rows training reads, with the teachers' cached outputs beside them (teacher_cache.py), unless online.
+        self.teacher_cache_records = []
+        self.teacher_cache_dataset = self._cached_train_dataset(custom_collator)
         self._loss_forward = self._prepare_loss_composer()
         self.add_callback(_ZeroLossGradients(self.loss_composer))
         self._term_sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.args.device))
@@ -183,6 +210,43 @@ class DistillationTrainer(Trainer):
             return self.accelerator.prepare_model(self.loss_composer)
         return self.loss_composer
 
+    def _cached_train_dataset(self, custom_collator: bool):
+        """The training rows with every teacher's cached outputs (built or loaded), or `None` when the teachers run
+        online: `teacher_cache="off"`, no teacher, or (with `"auto"`, logged) a cache that would not be exact."""
+        mode = self.args.teacher_cache
+        if mode == "off" or self.train_dataset is None or not (self.teachers.modules() or self.is_teacher_stage):
+            return None
+        refusal = cache_refusal(
+            self.train_dataset, self.teachers, teacher_stage=self.is_teacher_stage, custom_collator=custom_collator
+        )
+        if refusal is not None:
+            if mode == "on":
+                raise ValueError(
+                    f"teacher_cache='on' but the teacher cache cannot be used: {refusal}. Set teacher_cache='auto' "
+                    "(the teachers then run online where a cache would not be exact) or 'off'."
+                )
+            logger.info("Teacher cache not used, the teachers run online: %s.", refusal)
+            return None
+        with self.args.main_process_first(desc="teacher cache"):
+            settings = TeacherCacheSettings(
+                with_tokens="teacher_token_embeds" in self.loss_composer.required_fields,
+                ot_token_states=self.args.ot_token_states,
+                cache_dir=self.args.teacher_cache_dir,
+                autocast=self.accelerator.autocast,
+                precision=str(self.accelerator.mixed_precision),
+            )
+            dataset, self.teacher_cache_records = add_cached_teacher_outputs(
+                self.train_dataset, self.teachers, self.data_collator, settings, unwrap=self.accelerator.unwrap_model
+            )
+        return dataset
+
+    def _get_dataloader(self, dataset, description: str, *args, **kwargs):
+        # Training reads the rows with the cached teacher columns; `train_dataset` stays the rows passed in, which
+        # the model card and the run records describe.
+        if description == "Training" and dataset is self.train_dataset and self.teacher_cache_dataset is not None:
+            dataset = self.teacher_cache_dataset
+        return super()._get_dataloader(dataset, description, *args, **kwargs)
+
     def create_optimizer(self, model=None):
         """The Trainer's optimizer plus one parameter group (no weight decay) for the losses' temperatures."""
         optimizer = super().create_optimizer(model)
@@ -192,6 +256,33 @@ class DistillationTrainer(Trainer):
         if loss_parameters:
             optimizer.add_param_group({"params": loss_parameters, "weight_decay": 0.0})
         return optimizer
+
+    # ---- a stream (`datasets.IterableDataset`): unique-image batches, shuffled by buffer, resumed by skipping ------
+
+    def get_train_dataloader(self):
+        """A stream's batches come from `StreamingBatches` (see `babelclip.trainers.data.streaming`); a map-style
+        dataset's from the Trainer's loader."""
+        if not isinstance(self.train_dataset, IterableDataset):
+            return super().get_train_dataloader()
+        self._train_stream = StreamingBatches(
+            self.train_dataset,
+            self.args.per_device_train_batch_size,
+            num_processes=self.args.world_size,
+            process_index=self.args.process_index,
+            seed=self.args.seed,
+            shuffle_buffer=self.args.stream_shuffle_buffer,
+        )
+        return streaming_dataloader(self._train_stream, self.data_collator, self.args)
+
+    def _init_training_state(self, *args, **kwargs):
+        # A stream skips the batches a resumed run already trained on itself, without decoding them; the Trainer's
+        # own skip (accelerate's `skip_first_batches`) would collate each of them.
+        epochs_trained, steps_trained = super()._init_training_state(*args, **kwargs)
+        if not isinstance(self.train_dataset, IterableDataset):
+            return epochs_trained, steps_trained
+        if not self.args.ignore_data_skip:
+            self._train_stream.skip_batches = self.state.global_step * self.args.gradient_accumulation_steps
+        return 0, 0
 
     # ---- one step --------------------------------------------------------------------------------------------------
 
@@ -253,32 +344,31 @@ class DistillationTrainer(Trainer):
         return loss_inputs, outputs
 
     def _add_teacher_signals(self, loss_inputs: LossInputs, inputs: dict) -> None:
-        teachers = self.teachers
-        if teachers.source_teacher is not None:
-            source = self.accelerator.unwrap_model(teachers.source_teacher).encode_text(
-                input_ids=inputs["source_input_ids"], attention_mask=inputs["source_attention_mask"]
-            )
-            loss_inputs.teacher_text_embeds = F.normalize(source.text_embeds, dim=-1)
-            loss_inputs.teacher_token_embeds = token_states(source.text_token_embeds, source, self.args.ot_token_states)
-            loss_inputs.teacher_attention_mask = inputs["source_attention_mask"]
-        if teachers.cross_lingual_teacher is not None:
-            cross_lingual = teachers.cross_lingual_teacher(
-                source_input_ids=inputs["cl_source_input_ids"],
-                source_attention_mask=inputs["cl_source_attention_mask"],
-                target_input_ids=inputs["cl_target_input_ids"],
-                target_attention_mask=inputs["cl_target_attention_mask"],
-            )
+        outputs = {}
+        for name, teacher in self.teachers.modules().items():
+            outputs.update(self._teacher_outputs(name, teacher, inputs))
+        if SOURCE_TEXT_EMBEDS in outputs:
+            loss_inputs.teacher_text_embeds = outputs[SOURCE_TEXT_EMBEDS]
+            loss_inputs.teacher_token_embeds = outputs.get(SOURCE_TOKEN_EMBEDS)
+            loss_inputs.teacher_attention_mask = outputs.get(SOURCE_ATTENTION_MASK)
+        if CL_SOURCE_EMBEDS in outputs:
             loss_inputs.cross_lingual_similarity = cosine_similarity_matrix(
-                cross_lingual.source_embeds, cross_lingual.target_embeds
+                outputs[CL_SOURCE_EMBEDS], outputs[CL_TARGET_EMBEDS]
             )
-        if teachers.image_teacher is not None:
-            image_features = image_teacher_features(teachers.image_teacher, inputs["image_teacher_pixel_values"])
+        if IMAGE_TEACHER_FEATURES in outputs:
+            image_features = outputs[IMAGE_TEACHER_FEATURES]
             loss_inputs.image_teacher_similarity = cosine_similarity_matrix(image_features, image_features)
-        if teachers.text_teacher is not None:
-            text_features = text_teacher_features(
-                teachers.text_teacher, inputs["text_teacher_input_ids"], inputs["text_teacher_attention_mask"]
-            )
+        if TEXT_TEACHER_FEATURES in outputs:
+            text_features = outputs[TEXT_TEACHER_FEATURES]
             loss_inputs.text_teacher_similarity = cosine_similarity_matrix(text_features, text_features)
+
+    def _teacher_outputs(self, name: str, teacher: nn.Module, inputs: dict) -> dict[str, torch.Tensor]:
+        """Teacher `name`'s outputs for the batch: the cached ones when the batch carries them, else its forward."""
+        dtypes = {key: value for record in self.teacher_cache_records for key, value in record.dtypes.items()}
+        cached = cached_teacher_outputs(name, inputs, dtypes)
+        if cached is not None:
+            return cached
+        return online_teacher_outputs(name, self.accelerator.unwrap_model(teacher), inputs, self.args.ot_token_states)
 
     # ---- logging ---------------------------------------------------------------------------------------------------
 
@@ -310,6 +400,12 @@ class DistillationTrainer(Trainer):
 
     # ---- checkpoints: the losses' temperatures resume too ----------------------------------------------------------
 
+    def _save_checkpoint(self, model, trial) -> None:
+        # A full disk fails deep in torch (`RuntimeError: ... enforce fail`): say which folder and why instead.
+        folder = os.path.join(self.args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        with writing_checkpoint(folder):
+            super()._save_checkpoint(model, trial)
+
     def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
         super()._save_optimizer_and_scheduler(output_dir)
         state = {key: value.detach().cpu().contiguous() for key, value in self.loss_composer.state_dict().items()}
@@ -318,9 +414,23 @@ class DistillationTrainer(Trainer):
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
         super()._load_optimizer_and_scheduler(checkpoint)
+        self._load_loss_state(checkpoint)
+
+    def _load_loss_state(self, checkpoint: str | None) -> None:
         if checkpoint is not None and os.path.isfile(os.path.join(checkpoint, LOSS_STATE_NAME)):
             state = load_file(os.path.join(checkpoint, LOSS_STATE_NAME), device=str(self.args.device))
             self.loss_composer.load_state_dict(state)
+
+    def load_final_checkpoint(self, checkpoint: str) -> None:
+        """Takes the model, the losses' temperatures and the trainer state from a checkpoint saved at the last step,
+        in place of `train()` (which would train one step past it): then the best checkpoint when
+        `load_best_model_at_end`, as `train()` ends."""
+        self._load_from_checkpoint(checkpoint)
+        self._load_loss_state(checkpoint)
+        self.state = TrainerState.load_from_json(os.path.join(checkpoint, TRAINER_STATE_NAME))
+        best = self.state.best_model_checkpoint
+        if self.args.load_best_model_at_end and best is not None and os.path.isdir(best):
+            self._load_best_model()
 
     # ---- evaluation: retrieval recall per language -----------------------------------------------------------------
 
@@ -380,7 +490,8 @@ class DistillationTrainer(Trainer):
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         # Every saved model (checkpoints included) carries `training_record.json`: cards read it, never a pickle.
-        super()._save(output_dir, state_dict)
-        if self.args.should_save:
-            write_training_record(self.training_record(), output_dir or self.args.output_dir)
-            write_sentence_transformers_files(output_dir or self.args.output_dir)
+        with writing_checkpoint(output_dir or self.args.output_dir):
+            super()._save(output_dir, state_dict)
+            if self.args.should_save:
+                write_training_record(self.training_record(), output_dir or self.args.output_dir)
+                write_sentence_transformers_files(output_dir or self.args.output_dir)

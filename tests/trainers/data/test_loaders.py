@@ -323,14 +323,17 @@ def test_unreadable_images_are_dropped_with_one_warning(tmp_path):
     assert_images_match_ids(dataset)  # every remaining row decodes
 
 
-def test_truncated_image_needs_full_decode(tmp_path):
+def test_a_jpeg_cut_short_is_found_by_the_header_check_and_by_full_decode(tmp_path):
     good, cut = tmp_path / "good.jpg", tmp_path / "cut.jpg"
     PILImage.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(good)
     cut.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
     dataset = Dataset.from_dict(
         {"image": [str(good), str(cut)]}, features=datasets.Features({"image": datasets.Image()})
     )
-    assert find_unreadable_images(dataset) == []  # the header is intact
+    with PILImage.open(cut) as image:
+        image.verify()  # the header is intact ...
+    header_check = find_unreadable_images(dataset)  # ... but the end-of-image marker is missing: decoded to be sure
+    assert [row for row, _ in header_check] == [1] and "truncated" in header_check[0][1]
     bad = find_unreadable_images(dataset, decode=True)
     assert [row for row, _ in bad] == [1] and "truncated" in bad[0][1]
     with pytest.warns(UserWarning, match="dropped 1 of 2"):
@@ -412,7 +415,7 @@ def test_dispatcher_errors(tmp_path):
     with pytest.raises(ValueError, match=r"fits several layouts \['crossmodal3600', 'bitext'\]; pass layout="):
         load_retrieval_dataset(both)
     assert set(load_retrieval_dataset(both, layout="xm3600")["language"]) == {"en", "quz", "sw"}
-    with pytest.raises(ValueError, match=r"layout 'bitext'.*it accepts \['language', 'split'\]"):
+    with pytest.raises(ValueError, match=r"layout 'bitext'.*it accepts \['language', 'split', 'encoding'\]"):
         load_retrieval_dataset(both, layout="bitext", image_dir="x")
 
 

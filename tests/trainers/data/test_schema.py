@@ -21,6 +21,7 @@ from babelclip.trainers.data import (
     validate_dataset,
 )
 from babelclip.trainers.data.languages import build_code_table
+from babelclip.trainers.data.schema import is_blank_text
 
 ISO_CODES_DIR = Path("/usr/share/iso-codes/json")
 
@@ -223,3 +224,17 @@ def test_validation_finds_the_last_bad_row_of_100k():
     features = Features({name: IMAGE_TEXT_FEATURES[name] for name in columns})
     with pytest.raises(ValueError, match=rf"row {n - 1}: 'english'.*did you mean 'en'"):
         validate_dataset(Dataset.from_dict(columns, features=features))
+
+
+@pytest.mark.parametrize("blank", ["\u200b\u200b", " \u00a0\ufeff", "\u200d\u2060\u00ad", "\u3164", "\t\u2028"])
+def test_a_visually_blank_caption_is_refused_naming_its_row_and_column(blank):
+    assert is_blank_text(blank)
+    rows = {"source": ["a dog", "a cat"], "target": ["ein Hund", blank], "language": ["de", "de"]}
+    with pytest.raises(ValueError, match=r"'target' is empty or missing in row 1 \(blank counts as empty.*is_blank"):
+        validate_dataset(Dataset.from_dict(rows))
+
+
+@pytest.mark.parametrize("text", ["a", "\u200bx", "日本", "\u0301"])
+def test_visible_text_passes_the_blank_check(text):
+    assert not is_blank_text(text)
+    validate_dataset(Dataset.from_dict({"source": ["a dog"], "target": [text], "language": ["de"]}))

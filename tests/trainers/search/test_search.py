@@ -351,7 +351,7 @@ def test_cli_reports_bad_input(saved_run, capsys):
     assert cli.main(base) == 2
     assert "pass at least one --text or --image" in capsys.readouterr().err
     assert cli.main([*base, "--text", "x", "-k", "0"]) == 2
-    assert "-k must be a positive integer" in capsys.readouterr().err
+    assert "`k`=0: must be a positive integer" in capsys.readouterr().err
     assert cli.main([*base[:4], str(root / "missing"), "--text", "x"]) == 2
     assert "No gallery at" in capsys.readouterr().err
 

@@ -6,6 +6,7 @@ from .karpathy import load_karpathy
 from .multi30k import load_multi30k
 from .tuxpaint import load_tuxpaint
 from .vatex import load_vatex
+from .webdataset import load_webdataset
 from .xflickrco import load_xflickrco
 from .xtd10 import load_xtd10
 
@@ -16,6 +17,7 @@ __all__ = [
     "load_multi30k",
     "load_tuxpaint",
     "load_vatex",
+    "load_webdataset",
     "load_xflickrco",
     "load_xtd10",
 ]

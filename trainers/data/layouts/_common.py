@@ -27,6 +27,9 @@ def empty_rows(media: str = "image") -> dict[str, list]:
     return {media: []} | {name: [] for name in IMAGE_TEXT_COLUMNS[1:]}
 
 
+TEST_SPLIT = "test"  # the split of the datasets released as one evaluation split (XTD10, Crossmodal-3600)
+
+
 def check_test_only(split: str | None, dataset_name: str) -> None:
     """Reject any split but `None` / `"test"` for datasets released as one evaluation split."""
     if split not in (None, "test"):
@@ -46,11 +49,19 @@ def existing_path(path: PathLike, what: str) -> Path:
     return path
 
 
-def read_lines(path: Path) -> list[str]:
-    """The lines of a UTF-8 text file (`.gz` compressed or not), without line ends; one trailing blank line ignored."""
+def read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
+    """The lines of a text file (`.gz` compressed or not; UTF-8 unless `encoding` says otherwise), without line ends;
+    one trailing blank line ignored. A file in another encoding is a `ValueError` naming the file and the fix."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return handle.read().splitlines()
+    try:
+        with opener(path, "rt", encoding=encoding) as handle:
+            return handle.read().splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid {error.encoding} text (byte {error.start}: {error.reason}). Convert it to UTF-8 "
+            "(`iconv -f latin1 -t utf-8`), or, for bitext TSV files, name their encoding: encoding='latin-1' "
+            '(on the command line: --dataset_kwargs \'{"encoding": "latin-1"}\')'
+        ) from error
 
 
 def read_json_lines(path: Path) -> list[dict[str, Any]]:
@@ -101,14 +112,15 @@ def check_languages_requested(requested: Iterable[str] | None, available: Iterab
     return requested
 
 
-def build_pairs_dataset(rows: dict[str, list], check_images: bool) -> Dataset:
+def build_pairs_dataset(rows: dict[str, list], check_images: bool, split: str | None = None) -> Dataset:
     """
     An image-text (`rows` has `image`: file paths) or video-text (`frames`: lists of file paths) dataset in the
-    babelclip schema; unreadable images dropped with one warning when `check_images`; validated.
+    babelclip schema; unreadable images dropped with one warning when `check_images`; validated. `split` names the
+    split the rows are (`Dataset.split`): a single-split layout returns a `Dataset`, filed under that name.
     """
     features = VIDEO_TEXT_FEATURES if "frames" in rows else IMAGE_TEXT_FEATURES
     rows.setdefault("source_caption", [None] * len(rows["caption"]))
-    dataset = Dataset.from_dict(rows, features=features)
+    dataset = Dataset.from_dict(rows, features=features, split=split)
     if check_images:
         dataset = drop_unreadable_images(dataset)
     return validate_dataset(dataset)

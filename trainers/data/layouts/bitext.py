@@ -28,9 +28,9 @@ def language_from_file_name(path: PathLike) -> str | None:
     return next((part for part in reversed(parts) if is_language_code(part)), None)
 
 
-def _read_pairs(path: Path) -> tuple[list[str], list[str]]:
+def _read_pairs(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[str]]:
     sources, targets = [], []
-    for number, line in enumerate(read_lines(path), start=1):
+    for number, line in enumerate(read_lines(path, encoding), start=1):
         if not line.strip():
             continue
         fields = line.split("\t")
@@ -44,7 +44,9 @@ def _read_pairs(path: Path) -> tuple[list[str], list[str]]:
     return sources, targets
 
 
-def load_bitext_tsv(path: PathLike, language: str | None = None, split: str | None = None) -> Dataset:
+def load_bitext_tsv(
+    path: PathLike, language: str | None = None, split: str | None = None, encoding: str = "utf-8"
+) -> Dataset:
     """
     Load bitext from TSV file(s).
 
@@ -54,6 +56,7 @@ def load_bitext_tsv(path: PathLike, language: str | None = None, split: str | No
             it from each file name.
         split (`str`, *optional*, defaults to `None`): in a folder, load only files whose name has this part
             (`train` selects `train.en-sw.tsv`); `None` loads all.
+        encoding (`str`, *optional*, defaults to `"utf-8"`): the files' text encoding (e.g. `"latin-1"`).
 
     Returns:
         `datasets.Dataset` in the bitext schema (`source`, `target`, `language`).
@@ -73,7 +76,7 @@ def load_bitext_tsv(path: PathLike, language: str | None = None, split: str | No
             raise ValueError(
                 f"cannot tell the target language of {file.name}; pass language='xx' or name the file like en-xx.tsv"
             )
-        sources, targets = _read_pairs(file)
+        sources, targets = _read_pairs(file, encoding)
         columns = {"source": sources, "target": targets, "language": [lang] * len(sources)}
         parts.append(Dataset.from_dict(columns, features=BITEXT_FEATURES))
     return validate_dataset(concatenate_datasets(parts) if len(parts) > 1 else parts[0])

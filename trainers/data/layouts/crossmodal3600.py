@@ -21,6 +21,7 @@ from datasets import Dataset
 
 from ..languages import language_problem
 from ._common import (
+    TEST_SPLIT,
     PathLike,
     build_pairs_dataset,
     check_languages_requested,
@@ -86,4 +87,4 @@ def load_crossmodal3600(
                 rows["language"].append(lang)
                 rows["image_id"].append(str(record[KEY]))
                 rows["source_caption"].append(caption.strip() if lang == "en" else None)
-    return build_pairs_dataset(rows, check_images)
+    return build_pairs_dataset(rows, check_images, split=TEST_SPLIT)  # filed as "test", as `--split test` asks

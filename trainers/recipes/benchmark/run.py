@@ -33,6 +33,7 @@ embedding-MSE arm of the same protocol and tower, test-set sizes and chance leve
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -48,6 +49,7 @@ from ...data.bitext import select_language, with_source_replay
 from ...data.languages import DEFAULT_SOURCE_LANGUAGE as SOURCE_LANGUAGE
 from ...data.resources import resource_groups
 from ...data.schema import LANGUAGE
+from ...data.schema import SOURCE as SOURCE_SENTENCE
 from ...data.splits import select_split
 from ...evaluation.recall import load_query_ranks, multilingual_retrieval_metrics, per_query_ranks, save_query_ranks
 from ...evaluation.retrieval import encode_retrieval_dataset
@@ -59,7 +61,7 @@ from ...training.runs import (
     run_record,
     train_and_evaluate,
 )
-from ..stages import EMBEDDED, RecipeContext, prepare_splits
+from ..stages import EMBEDDED, RecipeContext, claim_recipe_folder, prepare_splits
 from .arms import (
     ARMS,
     CUSA_LOSSES,
@@ -77,13 +79,21 @@ from .report import recalls_by_language, run_key, write_benchmark_outputs
 QUERY_RANKS_NAME = "query_ranks.npz"
 TEXT_RANKS_NAME = "text_ranks_{head}.npz"
 EN_WITH_ADAPTER = "en_with_adapter"
+logger = logging.getLogger(__name__)
 
 
 def benchmark_languages(splits: dict[str, Dataset], settings: BenchmarkSettings) -> list[str]:
     """The languages evaluated: the preset's (each must be in the test split), else every test language with
-    bitext; the source language first."""
+    bitext to learn from (2 distinct source sentences at least: one pair has no in-batch negative); the source
+    language first."""
     in_test = list(splits["test"].unique(LANGUAGE))
-    in_bitext = set(splits["bitext"].unique(LANGUAGE))
+    sources_per_language: dict[str, set[str]] = {}
+    for language, source in zip(splits["bitext"][LANGUAGE], splits["bitext"][SOURCE_SENTENCE], strict=True):
+        sources_per_language.setdefault(language, set()).add(source)
+    in_bitext = {language for language, sources in sources_per_language.items() if len(sources) >= 2}
+    too_few = sorted(set(sources_per_language) - in_bitext)
+    if settings.languages is None and too_few:
+        logger.warning("Languages %s have a single bitext pair, too few to learn from: not benchmarked.", too_few)
     if settings.languages is not None:
         missing = [language for language in settings.languages if language not in in_test]
         if missing:
@@ -195,7 +205,7 @@ class SeedRun:
         trained, processor = self.context.trained_student(folder)
         metrics = evaluate_into(trained, processor, self.test, folder)
         record = run_record(folder)
-        kept = ("global_step", "best_global_step", "best_metric", "selection_curve")
+        kept = ("global_step", "best_global_step", "best_metric", "selection_curve", "identity", "weights")
         selected = {key: record[key] for key in kept if key in record}
         mark_run_complete(folder, {"metrics": metrics, "steps": args.max_steps, **selected})
         return metrics
@@ -287,6 +297,7 @@ def run_benchmark(
     seeds: Sequence[int] = (0, 1, 2),
     settings: BenchmarkSettings = PRESETS["full"],
     arms: Sequence[str] | None = None,
+    on_run_mismatch: str = "error",
 ) -> dict[str, Any]:
     """Runs (or resumes) every arm for every tower and seed and writes `results.json`, `results.md` and the charts.
 
@@ -298,6 +309,9 @@ def run_benchmark(
         seeds (`Sequence[int]`, *optional*, defaults to `(0, 1, 2)`): training seeds.
         settings (`BenchmarkSettings`, *optional*, defaults to `PRESETS["full"]`).
         arms (`Sequence[str]`, *optional*): a subset of `ARMS` (default: all, in table order).
+        on_run_mismatch (`str`, *optional*, defaults to `"error"`): an `output_dir` whose `settings.json` records
+            another dataset or settings is a `ValueError` listing them (`"error"`), or is emptied first
+            (`"restart"`); other seeds or arms with the same settings are added to it.
 
     Returns:
         `dict`: the content of `results.json` (`runs`, `summary`, `statistics`, `arms`, `languages`, `groups`,
@@ -311,7 +325,7 @@ def run_benchmark(
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"`seeds` must be distinct and not empty, got {list(seeds)}.")
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    claim_recipe_folder(output_dir, {"dataset": dataset, "settings": asdict(settings)}, on_run_mismatch)
     splits = prepare_splits(dataset, output_dir, settings.towers[settings.first_tower])
     languages = benchmark_languages(splits, settings)
 
