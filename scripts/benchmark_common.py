@@ -6,7 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 
@@ -117,3 +117,18 @@ def median_seconds(
         synchronize()
         timings.append(time.perf_counter() - start)
     return statistics.median(timings)
+
+
+def markdown_table(header: Sequence[str], alignment: str, rows: Iterable[Sequence[object]]) -> str:
+    """A markdown table: `header` cells, `alignment` one letter per column (`l` left, `r` right), rows of cells."""
+    if len(alignment) != len(header):
+        raise ValueError(f"alignment {alignment!r} must have one letter per column ({len(header)})")
+    rules = {"l": "---", "r": "---:"}
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rules[letter] for letter in alignment) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def mib_or_na(value: float | None, digits: int) -> str:
+    """A memory figure in MiB, or "n/a" when it was not measured."""
+    return "n/a" if value is None else f"{value:.{digits}f}"

@@ -29,7 +29,8 @@ import runpy
 import tempfile
 from pathlib import Path
 
-from benchmark_common import median_seconds, peak_memory_meter, run_measurement, synchronizer
+from benchmark_common import markdown_table as common_markdown_table
+from benchmark_common import median_seconds, mib_or_na, peak_memory_meter, run_measurement, synchronizer
 
 ALL_BUT_SIGMOID = "every registered loss but sigmoid"
 CONFIGURATIONS = {
@@ -207,20 +208,17 @@ def _release_device_memory() -> None:
 
 
 def markdown_table(rows: list[dict], memory_header: str = "peak memory rise (MiB)") -> str:
-    lines = [
-        f"| configuration | step (ms) | x contrastive | images/s | {memory_header} | cache build (s) | cache (MiB) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        memory = "n/a" if row["peak_mib"] is None else f"{row['peak_mib']:.0f}"
+    header = ["configuration", "step (ms)", "x contrastive", "images/s", memory_header]
+    header += ["cache build (s)", "cache (MiB)"]
+
+    def cells(row: dict) -> list[str]:
         cache = row["teacher_cache"]
         built = "-" if cache is None else f"{cache['build_seconds']:.1f}"
         size = "-" if cache is None else f"{cache['disk_mib']:.2f}"
-        lines.append(
-            f"| {row['configuration']} | {row['step_ms']:.0f} | {row['ratio']:.2f}x | {row['images_per_s']:.1f} | "
-            f"{memory} | {built} | {size} |"
-        )
-    return "\n".join(lines)
+        return [row["configuration"], f"{row['step_ms']:.0f}", f"{row['ratio']:.2f}x", f"{row['images_per_s']:.1f}",
+                mib_or_na(row["peak_mib"], 0), built, size]  # fmt: skip
+
+    return common_markdown_table(header, "lrrrrrr", map(cells, rows))
 
 
 def main(argv: list[str] | None = None) -> dict:

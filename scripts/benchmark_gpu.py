@@ -30,6 +30,7 @@ from pathlib import Path
 
 import benchmark_efficiency
 import benchmark_ot
+from benchmark_common import markdown_table, mib_or_na
 
 # CLIP ViT-B/32's vision tower: the defaults of transformers' CLIPVisionConfig.
 VIT_B32_VISION = {
@@ -118,17 +119,20 @@ def measure_ot(size: dict, args: argparse.Namespace) -> list[dict]:
 
 
 def ot_table(rows: list[dict], memory_header: str) -> str:
-    lines = [
-        f"| batch | tokens | dim | method | fwd+bwd ms | {memory_header} | loss |",
-        "|---:|---:|---:|---|---:|---:|---:|",
-    ]
-    for row in rows:
-        peak = "n/a" if row["peak_mib"] is None else f"{row['peak_mib']:.1f}"
-        lines.append(
-            f"| {row['batch']} | {row['tokens']} | {row['dim']} | {row['method']} | {row['time_ms']:.2f} | {peak} | "
-            f"{row['loss']:.4f} |"
-        )
-    return "\n".join(lines)
+    header = ["batch", "tokens", "dim", "method", "fwd+bwd ms", memory_header, "loss"]
+    cells = (
+        [
+            row["batch"],
+            row["tokens"],
+            row["dim"],
+            row["method"],
+            f"{row['time_ms']:.2f}",
+            mib_or_na(row["peak_mib"], 1),
+            f"{row['loss']:.4f}",
+        ]
+        for row in rows
+    )
+    return markdown_table(header, "rrrlrrr", cells)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -29,7 +29,8 @@ import time
 import warnings
 from pathlib import Path
 
-from benchmark_common import peak_memory_meter, run_measurement, synchronizer
+from benchmark_common import markdown_table as common_markdown_table
+from benchmark_common import mib_or_na, peak_memory_meter, run_measurement, synchronizer
 
 METHODS = ("batched-autodiff", "batched-envelope", "per-pair-loop")
 
@@ -115,17 +116,20 @@ def run_one(config: dict, in_process: bool = False) -> dict:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    lines = [
-        "| batch | tokens | method | fwd+bwd ms | peak MiB | speed-up vs loop | loss |",
-        "|---:|---:|---|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        peak = "n/a" if row["peak_mib"] is None else f"{row['peak_mib']:.1f}"
-        lines.append(
-            f"| {row['batch']} | {row['tokens']} | {row['method']} | {row['time_ms']:.1f} | {peak} | "
-            f"{row['speedup_vs_loop']:.1f}x | {row['loss']:.4f} |"
-        )
-    return "\n".join(lines)
+    header = ["batch", "tokens", "method", "fwd+bwd ms", "peak MiB", "speed-up vs loop", "loss"]
+    cells = (
+        [
+            row["batch"],
+            row["tokens"],
+            row["method"],
+            f"{row['time_ms']:.1f}",
+            mib_or_na(row["peak_mib"], 1),
+            f"{row['speedup_vs_loop']:.1f}x",
+            f"{row['loss']:.4f}",
+        ]
+        for row in rows
+    )
+    return common_markdown_table(header, "rrlrrrr", cells)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -311,3 +311,12 @@ def test_a_crafted_training_args_bin_never_runs_during_push_card_writing_or_load
     assert not marker.exists()
     torch.load(run / "training_args.bin", weights_only=False).close()  # what the old push did: the payload runs
     assert marker.exists()
+
+
+def test_evaluate_refuses_a_max_text_length_beyond_the_positions_before_encoding(saved, tmp_path):
+    # Before: `RuntimeError: The expanded size of the tensor ...` from the position ids, after the dataset loaded.
+    from babelclip.trainers.evaluation.checkpoint import evaluate_checkpoint
+
+    with pytest.raises(ValueError, match=r"max_text_length 65 is longer than the 64 positions"):
+        evaluate_checkpoint(str(saved["student"]), "embedded", max_text_length=65, output_dir=tmp_path / "eval")
+    assert not (tmp_path / "eval").exists()

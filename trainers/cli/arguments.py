@@ -28,6 +28,9 @@ class EvaluationArguments:
         default=DEFAULT_SOURCE_LANGUAGE, metadata={"help": "Language the gaps are measured against."}
     )
     title: str | None = field(default=None, metadata={"help": "Report title (default: the model path)."})
+    allow_model_mismatch: bool = field(
+        default=False, metadata={"help": "Load an adapter trained on another base anyway (a warning, not an error)."}
+    )
 
     def __post_init__(self) -> None:
         require_positive({"batch_size": self.batch_size, "max_text_length": self.max_text_length})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ...modeling.validation_babelclip import check_text_tower_fits
 from ..checkpoints import load_model_and_processor
 from ..data.bitext import image_text_as_bitext
 from ..data.languages import DEFAULT_SOURCE_LANGUAGE
@@ -34,6 +35,7 @@ def evaluate_checkpoint(
     title: str | None = None,
     accelerator=None,
     show_progress: bool = True,
+    allow_model_mismatch: bool = False,
 ) -> dict[str, Any]:
     """
     Scores a checkpoint on one split and writes the report; returns the nested per-language metrics.
@@ -52,8 +54,17 @@ def evaluate_checkpoint(
         title (`str`, *optional*): report title (default: the model path).
         accelerator (`accelerate.Accelerator`, *optional*): encode on every process, gathered in order.
         show_progress (`bool`, *optional*, defaults to `True`): progress bars while encoding.
+        allow_model_mismatch (`bool`, *optional*, defaults to `False`): load an adapter whose recorded base is
+            another model anyway (a warning instead of the `ValueError`).
+
+    Raises:
+        `ValueError`: before any row is encoded, for an adapter trained on another base, or a `max_text_length`
+        longer than the text tower's positions (or a tokenizer larger than its embedding).
     """
-    model, processor = load_model_and_processor(model_name_or_path, adapter_name_or_path)
+    model, processor = load_model_and_processor(model_name_or_path, adapter_name_or_path, allow_model_mismatch)
+    check_text_tower_fits(
+        model.config.text_config, len(getattr(processor, "tokenizer", processor)), max_text_length, model_name_or_path
+    )
     if accelerator is not None:
         model = model.to(accelerator.device)
     splits = load_dataset_splits(dataset, dataset_kwargs)

@@ -1,5 +1,6 @@
 """An adapter records the base it was trained on (`adaptation.json`); loading it on another base of the same
-architecture is refused, through `load_language_adapters`, `load_model_and_processor` and `babelclip search query`;
+architecture is refused, through `load_language_adapters`, `load_model_and_processor`, `babelclip search query` and
+`babelclip evaluate`;
 the override loads it with a warning, and an adapter without a record loads with a warning (issue 14, item 5)."""
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from peft import LoraConfig, get_peft_model
 from babelclip.trainers.adaptation import adapt_language, load_language_adapters
 from babelclip.trainers.adaptation.adapters import base_model_fingerprint
 from babelclip.trainers.checkpoints import load_model_and_processor
+from babelclip.trainers.cli import evaluate as evaluate_cli
 from babelclip.trainers.cli import search as search_cli
 from babelclip.trainers.common.fingerprints import model_fingerprint
 from tests.trainers.tiny_run import tiny_dataset, tiny_processor, tiny_student
 
 QUICK = dict(max_steps=1, per_device_train_batch_size=4, use_cpu=True, save_strategy="no", logging_steps=100)
-ADAPTERS_LOGGER = "babelclip.trainers.adaptation.adapters"
+ADAPTERS_LOGGER = "babelclip.trainers.common.model_provenance"
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +83,13 @@ def test_search_cli_refuses_an_adapter_on_another_base(saved, capsys):
     assert search_cli.main(query) == 2
     assert "was trained on a base model with fingerprint" in capsys.readouterr().err
     assert search_cli.main([*query, "--allow_model_mismatch"]) == 0
+
+
+def test_evaluate_refuses_an_adapter_on_another_base_unless_told(saved, tmp_path):
+    command = ["--model_name_or_path", str(saved / "base_b"), "--adapter_name_or_path", str(saved / "run" / "yo"),
+               "--dataset", str(saved / "data"), "--output_dir", str(tmp_path / "eval")]  # fmt: skip
+    with pytest.raises(ValueError, match="was trained on a base model with fingerprint"):
+        evaluate_cli.main(command)
+    assert not (tmp_path / "eval").exists()
+    metrics = evaluate_cli.main([*command, "--allow_model_mismatch", "true"])
+    assert "mean" in metrics and (tmp_path / "eval" / "metrics.json").is_file()
