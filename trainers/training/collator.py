@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from PIL import Image
 
 from ..data.images import to_rgb
 from ..data.schema import (
@@ -50,10 +49,6 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int, prefix: str = "")
     encoded = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     keys = ("input_ids", "attention_mask", "token_type_ids") if not prefix else ("input_ids", "attention_mask")
     return {prefix + key: encoded[key] for key in keys if key in encoded}
-
-
-def _rgb(image: Image.Image) -> Image.Image:
-    return to_rgb(image)
 
 
 class DistillationCollator:
@@ -115,9 +110,9 @@ class DistillationCollator:
         batch = tokenize(self.tokenizer, targets, self.max_length)
         batch["group_ids"] = torch.tensor([stable_group_id(key) for key in group_keys], dtype=torch.long)
         if kind == IMAGE_TEXT:
-            batch["pixel_values"] = self.processor(images=[_rgb(row[IMAGE]) for row in rows])["pixel_values"]
+            batch["pixel_values"] = self.processor(images=[to_rgb(row[IMAGE]) for row in rows])["pixel_values"]
         elif kind == VIDEO_TEXT:
-            videos = self.processor(videos=[[_rgb(frame) for frame in row[FRAMES]] for row in rows])
+            videos = self.processor(videos=[[to_rgb(frame) for frame in row[FRAMES]] for row in rows])
             batch["frames"], batch["frame_mask"] = videos["frames"], videos["frame_mask"]
         # Rows from the teacher cache carry a teacher's outputs: those pass through, that teacher's inputs are not made.
         batch.update(collate_cached_outputs(rows))
@@ -150,7 +145,7 @@ class DistillationCollator:
         if name == "image_teacher":
             if kind != IMAGE_TEXT:
                 raise ValueError("CUSA's image teacher needs image-text rows (`image` column); this batch has none.")
-            images = [_rgb(row[IMAGE]) for row in rows]
+            images = [to_rgb(row[IMAGE]) for row in rows]
             pixel_values = self.image_teacher_processor(images, return_tensors="pt")["pixel_values"]
             return {"image_teacher_pixel_values": pixel_values}
         sources, targets = self.sentences(kind, rows)

@@ -193,6 +193,10 @@ class DistillationTrainer(Trainer):
         # The rows training reads, with the teachers' cached outputs beside them (teacher_cache.py), unless online.
         self.teacher_cache_records = []
         self.teacher_cache_dataset = self._cached_train_dataset(custom_collator)
+        # The dtype each cached output had online (it is stored as float32), read by every step.
+        self._cached_dtypes = {
+            key: value for record in self.teacher_cache_records for key, value in record.dtypes.items()
+        }
         self._loss_forward = self._prepare_loss_composer()
         self.add_callback(_ZeroLossGradients(self.loss_composer))
         self._term_sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.args.device))
@@ -364,8 +368,7 @@ class DistillationTrainer(Trainer):
 
     def _teacher_outputs(self, name: str, teacher: nn.Module, inputs: dict) -> dict[str, torch.Tensor]:
         """Teacher `name`'s outputs for the batch: the cached ones when the batch carries them, else its forward."""
-        dtypes = {key: value for record in self.teacher_cache_records for key, value in record.dtypes.items()}
-        cached = cached_teacher_outputs(name, inputs, dtypes)
+        cached = cached_teacher_outputs(name, inputs, self._cached_dtypes)
         if cached is not None:
             return cached
         return online_teacher_outputs(name, self.accelerator.unwrap_model(teacher), inputs, self.args.ot_token_states)
