@@ -112,8 +112,6 @@ def _describe_rows(gallery, kind: str, indices: list[int]) -> list[dict]:
 def _query(args: SearchQueryArguments, index_args: SearchIndexArguments) -> list[dict]:
     if not args.text and not args.image:
         raise ValueError("Nothing to search for: pass at least one --text or --image query.")
-    if args.k < 1:
-        raise ValueError(f"-k must be a positive integer, got {args.k}.")
     searcher = _searcher(args.gallery, index_args, args.allow_model_mismatch)
     model, processor = _load_model(args)
     searcher.check_model(model)  # the gallery's model, before any query is encoded

@@ -35,6 +35,7 @@ import torch
 from datasets import Dataset, Features, IterableDataset
 from datasets.features.features import _visit, require_decoding
 
+from ..common.values import require_positive
 from .schema import IMAGE_ID, validate_dataset
 
 logger = logging.getLogger(__name__)
@@ -77,8 +78,7 @@ def unique_image_batches(
     [['a', 'b'], ['a']]
     ```
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    require_positive({"batch_size": batch_size})
     if max_deferred < 0:
         raise ValueError(f"max_deferred={max_deferred!r} must be >= 0 (0 never defers a row)")
     deferred: deque[dict[str, Any]] = deque()
