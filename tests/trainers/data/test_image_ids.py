@@ -64,3 +64,19 @@ def test_training_data_outside_the_schemas_is_left_to_its_collator():
     check_training_data(Dataset.from_dict({"x": [1]}))
     with pytest.raises(ValueError, match="training needs at least 2 distinct images"):
         check_training_data(_pairs([1], ["a"]))
+
+
+def test_a_passed_split_is_not_read_again_but_changed_rows_are_checked_anew(monkeypatch):
+    # Checkpoint selection evaluates one split every epoch: its bytes are hashed on the first check only.
+    from babelclip.trainers.data import image_ids
+
+    split = _pairs([1, 2, 3], ["a", "b", "c"])
+    assert check_distinct_images(split, "evaluation") == 3
+    reads = []
+    monkeypatch.setattr(image_ids, "_content_keys", lambda values: reads.append(values) or [])
+    assert check_distinct_images(split, "evaluation") == 3
+    assert reads == []
+    monkeypatch.undo()
+    merged = split.map(lambda row: {"image_id": "x"})  # new rows, new fingerprint
+    with pytest.raises(ValueError, match="does not tell images apart"):
+        check_distinct_images(merged, "evaluation")
